@@ -1,0 +1,204 @@
+// Package panther is the domain of the panther knowledge server: the things it stores and returns
+// (sources, documents, sections, chunks, hits with citations), the error kinds every face maps to its own
+// status codes, and the small store interfaces the implementations plug into.
+//
+// It imports no other package of the project, so every other package may depend on it.
+package panther
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Error kinds. Wrap them (fmt.Errorf("...: %w", panther.ErrNotFound)) so that the CLI, the HTTP API and
+// the MCP server can each map a failure to their own code without knowing where it came from.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrInvalid     = errors.New("invalid input")
+	ErrConflict    = errors.New("conflict")
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Invalidf returns an error of kind ErrInvalid whose message names what was wrong.
+func Invalidf(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
+}
+
+// NotFoundf returns an error of kind ErrNotFound whose message names what was missing.
+func NotFoundf(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
+}
+
+// Source is a seed the knowledge base is grown from: a site URL, a sitemap, or a local folder/file
+// (as a file:// URL).
+type Source struct {
+	ID        int64     `json:"id"`
+	URL       string    `json:"url"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastCrawlAt is when the last crawl of this source ran to the end; zero if none has.
+	LastCrawlAt time.Time `json:"last_crawl_at,omitzero"`
+}
+
+// DocStatus says whether a stored document is still served by its origin.
+type DocStatus string
+
+const (
+	DocCurrent DocStatus = "current"
+	// DocGone documents answered 404/410 on a re-crawl. They are kept for the record but never searched.
+	DocGone DocStatus = "gone"
+)
+
+// Validators are what a fetch learned about a page that lets the next fetch be conditional and lets
+// an unchanged body be recognised without re-extracting it.
+type Validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	// ContentHash is the hex SHA-256 of the raw fetched body.
+	ContentHash string `json:"content_hash"`
+}
+
+// Document is one page as stored: its clean markdown and where and when it came from.
+type Document struct {
+	ID       int64  `json:"id"`
+	SourceID int64  `json:"source_id"`
+	URL      string `json:"url"`
+	Title    string `json:"title"`
+	// Markdown is the whole page as clean markdown. Listings may leave it empty.
+	Markdown string `json:"markdown,omitempty"`
+	Validators
+	FetchedAt time.Time `json:"fetched_at"`
+	Status    DocStatus `json:"status"`
+	// Links are the page's outgoing links (absolute, without fragments), kept so that a re-crawl that
+	// finds the page unchanged can follow them without parsing the page again.
+	Links  []string `json:"links,omitempty"`
+	Chunks int      `json:"chunks"`
+}
+
+// IngestOutcome says what storing a fetched page did.
+type IngestOutcome string
+
+const (
+	IngestNew       IngestOutcome = "new"
+	IngestChanged   IngestOutcome = "changed"
+	IngestUnchanged IngestOutcome = "unchanged"
+	// IngestDuplicate pages have the same content as a current page stored under another URL.
+	IngestDuplicate IngestOutcome = "duplicate"
+)
+
+// Section is a part of a page under one heading, as extraction finds it.
+type Section struct {
+	// Heading is the heading path, outermost first ("Indexes", "Partial Indexes"). Empty for text
+	// before the first heading.
+	Heading []string `json:"heading"`
+	// Level is the heading level (1-6), 0 for text before the first heading.
+	Level int `json:"level"`
+	// Anchor is the id that url#anchor opens: the heading's own id, or one on a wrapping element or on
+	// an <a id|name> inside it. Empty when the page gives none.
+	Anchor string `json:"anchor,omitempty"`
+	// Markdown is the section's own content (its heading line included), not its subsections'.
+	Markdown string `json:"markdown"`
+}
+
+// HeadingSep joins heading paths for display and for citations.
+const HeadingSep = " > "
+
+// HeadingPath renders a heading path for display: "Indexes > Partial Indexes".
+func HeadingPath(h []string) string { return strings.Join(h, HeadingSep) }
+
+// Chunk is the unit the knowledge base indexes and returns: a section, or a token-bounded part of a long one.
+type Chunk struct {
+	ID      int64    `json:"id,omitempty"`
+	DocID   int64    `json:"doc_id,omitempty"`
+	Ordinal int      `json:"ordinal"`
+	Heading []string `json:"heading"`
+	Anchor  string   `json:"anchor,omitempty"`
+	Text    string   `json:"text"`
+	Tokens  int      `json:"tokens"`
+}
+
+// Citation is what every passage the knowledge base returns carries, so an answer can be checked.
+type Citation struct {
+	URL         string    `json:"url"`
+	Title       string    `json:"title"`
+	Heading     string    `json:"heading"`
+	Anchor      string    `json:"anchor"`
+	FetchedAt   time.Time `json:"fetched_at"`
+	ContentHash string    `json:"content_hash"`
+}
+
+// Link is the address that opens the cited section: url#anchor, or the page when there is no anchor.
+func (c Citation) Link() string {
+	if c.Anchor == "" {
+		return c.URL
+	}
+	return c.URL + "#" + c.Anchor
+}
+
+// Query is a search request.
+type Query struct {
+	Text string `json:"query"`
+	// K is the number of hits wanted.
+	K int `json:"k"`
+}
+
+// DefaultK is the number of hits a search returns when the caller does not say.
+const DefaultK = 10
+
+// MaxK bounds K so that one request cannot ask a store to rank and return the whole corpus.
+const MaxK = 1000
+
+// Validate normalises a query and says what is wrong with it.
+func (q *Query) Validate() error {
+	q.Text = strings.TrimSpace(q.Text)
+	if q.Text == "" {
+		return Invalidf("empty query")
+	}
+	if q.K == 0 {
+		q.K = DefaultK
+	}
+	if q.K < 0 || q.K > MaxK {
+		return Invalidf("k must be between 1 and %d, got %d", MaxK, q.K)
+	}
+	return nil
+}
+
+// Hit is one ranked passage.
+type Hit struct {
+	Citation
+	ChunkID int64 `json:"chunk_id"`
+	DocID   int64 `json:"doc_id"`
+	// Text is the whole passage as markdown; Snippet the part of it that matched.
+	Text    string  `json:"text,omitempty"`
+	Snippet string  `json:"snippet"`
+	Score   float64 `json:"score"`
+}
+
+// FrontierState is where a URL stands in a crawl run.
+type FrontierState string
+
+const (
+	FrontierQueued  FrontierState = "queued"
+	FrontierDone    FrontierState = "done"
+	FrontierSkipped FrontierState = "skipped"
+	FrontierFailed  FrontierState = "failed"
+)
+
+// FrontierEntry is one URL of a crawl run, persisted so that a killed crawl resumes where it stopped.
+type FrontierEntry struct {
+	URL   string        `json:"url"`
+	Depth int           `json:"depth"`
+	State FrontierState `json:"state"`
+	// Reason says why an entry was skipped or failed ("robots", "content-type", "http 500", ...).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Stats are the counts `panther status` shows.
+type Stats struct {
+	Sources   int   `json:"sources"`
+	Documents int   `json:"documents"`
+	Gone      int   `json:"gone"`
+	Chunks    int   `json:"chunks"`
+	SizeBytes int64 `json:"size_bytes"`
+}

@@ -1,0 +1,86 @@
+package panther
+
+import (
+	"context"
+	"time"
+)
+
+// The store interfaces below are implemented by every Store (sqlite, later postgres) and checked by
+// the shared conformance suite in storetest. They are split by concern so that each user asks only
+// for what it needs.
+
+// DocumentStore keeps pages and their chunks.
+type DocumentStore interface {
+	// PutDocument stores doc with its chunks in one transaction, replacing any earlier version of the
+	// same URL and all of that version's chunks, so that a reader sees either the old or the new page,
+	// never a mix. It sets the status to current and returns the document's id.
+	PutDocument(ctx context.Context, doc Document, chunks []Chunk) (int64, error)
+	// Touch records a re-fetch that found the page unchanged: new validators and fetched_at, status
+	// current again. ErrNotFound if the URL is not stored.
+	Touch(ctx context.Context, url string, v Validators, fetchedAt time.Time) error
+	// MarkGone flags a page that its origin no longer serves; its chunks drop out of search.
+	// ErrNotFound if the URL is not stored.
+	MarkGone(ctx context.Context, url string, at time.Time) error
+	// Document returns one page with its markdown and links. ErrNotFound if absent.
+	Document(ctx context.Context, url string) (Document, error)
+	// DocumentMeta is Document without the markdown: what a re-crawl needs, cheaply.
+	DocumentMeta(ctx context.Context, url string) (Document, error)
+	// DocumentByHash returns a current page whose content hash is hash, or ErrNotFound.
+	DocumentByHash(ctx context.Context, hash string) (Document, error)
+	// Documents lists pages without their markdown or links, ordered by URL.
+	Documents(ctx context.Context, f DocFilter) ([]Document, error)
+	// Chunks returns a document's chunks in order.
+	Chunks(ctx context.Context, docID int64) ([]Chunk, error)
+	// DeleteDocument removes a page and its chunks. ErrNotFound if absent.
+	DeleteDocument(ctx context.Context, url string) error
+}
+
+// DocFilter narrows a document listing. Zero values mean no restriction (Limit 0: no limit).
+type DocFilter struct {
+	SourceID    int64
+	URLPrefix   string
+	IncludeGone bool
+	Limit       int
+	Offset      int
+}
+
+// LexicalIndex ranks passages by words.
+type LexicalIndex interface {
+	// SearchLexical returns at most q.K current chunks ranked by BM25, best first, with title and
+	// headings weighing more than body text. Score is larger for better hits. The query is plain
+	// text: stores must treat operators and punctuation in it as words, never as syntax.
+	SearchLexical(ctx context.Context, q Query) ([]Hit, error)
+}
+
+// SourceStore keeps the seeds the knowledge base is grown from.
+type SourceStore interface {
+	// AddSource returns the source for url, creating it if it is new.
+	AddSource(ctx context.Context, url string) (Source, error)
+	Sources(ctx context.Context) ([]Source, error)
+	// MarkCrawled records that a crawl of the source ran to its end.
+	MarkCrawled(ctx context.Context, sourceID int64, at time.Time) error
+}
+
+// FrontierStore persists a crawl run's frontier so that a killed crawl resumes without refetching
+// finished pages.
+type FrontierStore interface {
+	// Enqueue adds the entries whose URL is not yet in the source's frontier, as queued, and returns
+	// how many were added. Entries already present keep their state.
+	Enqueue(ctx context.Context, sourceID int64, entries []FrontierEntry) (int, error)
+	// Frontier returns every entry of the source's current run.
+	Frontier(ctx context.Context, sourceID int64) ([]FrontierEntry, error)
+	// Finish records an entry's final state and reason.
+	Finish(ctx context.Context, sourceID int64, e FrontierEntry) error
+	// ResetFrontier forgets the source's run, to start a fresh one.
+	ResetFrontier(ctx context.Context, sourceID int64) error
+}
+
+// Store is everything the embedded and the shared store implement.
+type Store interface {
+	DocumentStore
+	LexicalIndex
+	SourceStore
+	FrontierStore
+	Stats(ctx context.Context) (Stats, error)
+	Close() error
+}
