@@ -1,0 +1,253 @@
+// Package kb is the knowledge-base service: it cuts extracted pages into chunks, stores them
+// (recognising unchanged pages and duplicates so that re-crawls cost no re-indexing), searches them with
+// per-page diversity, and measures search quality against relevance judgements (qrels) for `panther eval`.
+package kb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"panther"
+)
+
+// Store is what the service needs of a store.
+type Store interface {
+	panther.DocumentStore
+	panther.LexicalIndex
+}
+
+// Options tune the service. Zero values take the defaults.
+type Options struct {
+	// ChunkTokens bounds a chunk, in cl100k_base tokens (DefaultChunkTokens; see there for why).
+	ChunkTokens int
+	// OverlapTokens is repeated between the parts of a split section (DefaultOverlapTokens); negative
+	// means none.
+	OverlapTokens int
+	// MaxPassagesPerPage caps how many hits of one page a search returns (DefaultMaxPassagesPerPage);
+	// negative means no cap.
+	MaxPassagesPerPage int
+	// KeepEmptySections: see ChunkOptions.
+	KeepEmptySections bool
+}
+
+// DefaultMaxPassagesPerPage lets a page answer with its best two passages: one page rarely holds more
+// than two sections an agent needs for one question, and ten hits from three pages hide the other pages
+// that use the same words (the overview next to the reference page, the release note next to the
+// manual).
+const DefaultMaxPassagesPerPage = 2
+
+// candidatePoolFactor is how many more passages than asked for Search takes from the store, so that
+// after capping passages per page there are still K left; maxCandidates bounds the first pool, and
+// candidatePoolFactor*maxCandidates the deepest.
+const (
+	candidatePoolFactor = 4
+	maxCandidates       = 400
+)
+
+// snippetRunes is the length of the snippet made up when the store gives none.
+const snippetRunes = 200
+
+// Service is the knowledge base over one store. It is safe for concurrent use.
+type Service struct {
+	store    Store
+	chunking ChunkOptions
+	perPage  int
+}
+
+// New returns a service over store.
+func New(store Store, opts Options) (*Service, error) {
+	if store == nil {
+		return nil, panther.Invalidf("kb: nil store")
+	}
+	if opts.ChunkTokens < 0 {
+		return nil, panther.Invalidf("kb: chunk tokens must not be negative, got %d", opts.ChunkTokens)
+	}
+	if opts.ChunkTokens > 0 && opts.ChunkTokens < minChunkTokens {
+		return nil, panther.Invalidf("kb: chunk tokens must be at least %d, got %d", minChunkTokens, opts.ChunkTokens)
+	}
+	co := ChunkOptions{MaxTokens: opts.ChunkTokens, OverlapTokens: opts.OverlapTokens, KeepEmptySections: opts.KeepEmptySections}.normalized()
+	if opts.OverlapTokens > co.MaxTokens/4 {
+		return nil, panther.Invalidf("kb: overlap of %d tokens is more than a quarter of the chunk size %d", opts.OverlapTokens, co.MaxTokens)
+	}
+	// Load the vocabulary now, so that a broken tokenizer fails at start-up rather than on the first
+	// page, and the first ingest does not pay for it.
+	if _, err := cl100kRanks(); err != nil {
+		return nil, fmt.Errorf("kb: load cl100k_base tokenizer: %w", err)
+	}
+	perPage := opts.MaxPassagesPerPage
+	if perPage == 0 {
+		perPage = DefaultMaxPassagesPerPage
+	}
+	return &Service{store: store, chunking: co, perPage: perPage}, nil
+}
+
+// Ingest stores a fetched page and its sections. A page whose content is already stored under another
+// URL is a duplicate and stores nothing; a page stored with the same content is only touched (new
+// validators and fetch time, no re-indexing); otherwise the page's chunks replace its old ones.
+func (s *Service) Ingest(ctx context.Context, doc panther.Document, sections []panther.Section) (panther.IngestOutcome, error) {
+	if err := validateDoc(doc); err != nil {
+		return "", err
+	}
+	prev, err := s.store.DocumentMeta(ctx, doc.URL)
+	known := err == nil
+	if err != nil && !errors.Is(err, panther.ErrNotFound) {
+		return "", fmt.Errorf("ingest %s: look up stored page: %w", doc.URL, err)
+	}
+	// A gone page that comes back unchanged is also only touched: Touch makes it current again.
+	if known && prev.ContentHash == doc.ContentHash {
+		if err := s.store.Touch(ctx, doc.URL, doc.Validators, doc.FetchedAt); err != nil {
+			return "", fmt.Errorf("ingest %s: touch unchanged page: %w", doc.URL, err)
+		}
+		return panther.IngestUnchanged, nil
+	}
+	dup, err := s.store.DocumentByHash(ctx, doc.ContentHash)
+	switch {
+	case err == nil && dup.URL != doc.URL:
+		return panther.IngestDuplicate, nil
+	case err != nil && !errors.Is(err, panther.ErrNotFound):
+		return "", fmt.Errorf("ingest %s: look up content hash: %w", doc.URL, err)
+	}
+	chunks := Chunk(sections, s.chunking)
+	if _, err := s.store.PutDocument(ctx, doc, chunks); err != nil {
+		return "", fmt.Errorf("ingest %s: store %d chunks: %w", doc.URL, len(chunks), err)
+	}
+	if known {
+		return panther.IngestChanged, nil
+	}
+	return panther.IngestNew, nil
+}
+
+func validateDoc(doc panther.Document) error {
+	if doc.URL == "" {
+		return panther.Invalidf("ingest: document without URL")
+	}
+	if strings.ContainsAny(doc.URL, " \t\r\n") || !strings.Contains(doc.URL, ":") {
+		return panther.Invalidf("ingest %q: URL is not absolute", doc.URL)
+	}
+	if doc.ContentHash == "" {
+		return panther.Invalidf("ingest %s: no content hash", doc.URL)
+	}
+	if doc.FetchedAt.IsZero() {
+		return panther.Invalidf("ingest %s: no fetch time", doc.URL)
+	}
+	return nil
+}
+
+// Search returns up to q.K passages, best first, at most MaxPassagesPerPage of them from one page.
+func (s *Service) Search(ctx context.Context, q panther.Query) ([]panther.Hit, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	pool := q
+	if s.perPage > 0 {
+		pool.K = min(q.K*candidatePoolFactor, max(maxCandidates, q.K), panther.MaxK)
+	}
+	var out []panther.Hit
+	for {
+		hits, err := s.store.SearchLexical(ctx, pool)
+		if err != nil {
+			return nil, fmt.Errorf("search %q: %w", q.Text, err)
+		}
+		out = diversify(hits, q.K, s.perPage)
+		// One page with many matching sections can fill the whole pool; look deeper (once or twice,
+		// up to the bound) before returning fewer hits than asked for.
+		bound := min(max(maxCandidates, q.K)*candidatePoolFactor, panther.MaxK)
+		if len(out) == q.K || len(hits) < pool.K || pool.K >= bound {
+			break
+		}
+		pool.K = min(pool.K*candidatePoolFactor, bound)
+	}
+	for i := range out {
+		if out[i].Snippet == "" {
+			out[i].Snippet = leadSnippet(out[i].Text)
+		}
+	}
+	return out, nil
+}
+
+// diversify keeps hits in rank order, dropping those of a page that already has perPage hits, and
+// cuts at k. perPage <= 0 keeps all.
+func diversify(hits []panther.Hit, k, perPage int) []panther.Hit {
+	out := make([]panther.Hit, 0, min(k, len(hits)))
+	seen := make(map[string]int)
+	for _, h := range hits {
+		if len(out) == k {
+			break
+		}
+		if perPage > 0 {
+			if seen[h.URL] >= perPage {
+				continue
+			}
+			seen[h.URL]++
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// leadSnippet is the start of a passage, whole words, for a store that gave no snippet.
+func leadSnippet(text string) string {
+	text = strings.Join(strings.Fields(text), " ")
+	if utf8.RuneCountInString(text) <= snippetRunes {
+		return text
+	}
+	cut, n := 0, 0
+	for i := range text {
+		if n == snippetRunes {
+			cut = i
+			break
+		}
+		n++
+	}
+	if sp := strings.LastIndexByte(text[:cut], ' '); sp > cut/2 {
+		cut = sp
+	}
+	return text[:cut] + "…"
+}
+
+// DocumentMeta returns a stored page without its markdown.
+func (s *Service) DocumentMeta(ctx context.Context, url string) (panther.Document, error) {
+	d, err := s.store.DocumentMeta(ctx, url)
+	if err != nil {
+		return panther.Document{}, fmt.Errorf("document %s: %w", url, err)
+	}
+	return d, nil
+}
+
+// Touch records a re-fetch that found the page unchanged.
+func (s *Service) Touch(ctx context.Context, url string, v panther.Validators, fetchedAt time.Time) error {
+	if err := s.store.Touch(ctx, url, v, fetchedAt); err != nil {
+		return fmt.Errorf("touch %s: %w", url, err)
+	}
+	return nil
+}
+
+// MarkGone records that a page's origin no longer serves it; its passages leave search.
+func (s *Service) MarkGone(ctx context.Context, url string, at time.Time) error {
+	if err := s.store.MarkGone(ctx, url, at); err != nil {
+		return fmt.Errorf("mark gone %s: %w", url, err)
+	}
+	return nil
+}
+
+// Document returns a stored page with its markdown and links.
+func (s *Service) Document(ctx context.Context, url string) (panther.Document, error) {
+	d, err := s.store.Document(ctx, url)
+	if err != nil {
+		return panther.Document{}, fmt.Errorf("document %s: %w", url, err)
+	}
+	return d, nil
+}
+
+// Documents lists stored pages.
+func (s *Service) Documents(ctx context.Context, f panther.DocFilter) ([]panther.Document, error) {
+	ds, err := s.store.Documents(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list documents: %w", err)
+	}
+	return ds, nil
+}

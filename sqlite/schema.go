@@ -1,0 +1,121 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations bring a database from version i to i+1 (PRAGMA user_version counts how many ran).
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE sources (
+	id            INTEGER PRIMARY KEY,
+	url           TEXT NOT NULL UNIQUE,
+	created_at    INTEGER NOT NULL,
+	last_crawl_at INTEGER
+);
+
+CREATE TABLE documents (
+	id            INTEGER PRIMARY KEY,
+	source_id     INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+	url           TEXT NOT NULL UNIQUE,
+	title         TEXT NOT NULL DEFAULT '',
+	markdown      TEXT NOT NULL DEFAULT '',
+	etag          TEXT NOT NULL DEFAULT '',
+	last_modified TEXT NOT NULL DEFAULT '',
+	content_hash  TEXT NOT NULL DEFAULT '',
+	fetched_at    INTEGER,
+	status        TEXT NOT NULL DEFAULT 'current' CHECK (status IN ('current', 'gone')),
+	gone_at       INTEGER,
+	links         TEXT NOT NULL DEFAULT '' -- newline-separated; a URL never holds a raw newline
+);
+CREATE INDEX documents_content_hash ON documents(content_hash);
+CREATE INDEX documents_source_url ON documents(source_id, url);
+
+CREATE TABLE chunks (
+	id      INTEGER PRIMARY KEY,
+	doc_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+	ordinal INTEGER NOT NULL,
+	heading TEXT NOT NULL DEFAULT '[]', -- JSON array: lossless, and its punctuation tokenizes away in FTS
+	anchor  TEXT NOT NULL DEFAULT '',
+	text    TEXT NOT NULL,
+	tokens  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX chunks_doc_ordinal ON chunks(doc_id, ordinal);
+
+-- What the full-text index holds: the chunks of current documents only, so search needs no status
+-- filter and FTS5 'rebuild' reproduces exactly the index the code maintains.
+CREATE VIEW chunks_fts_content AS
+	SELECT c.id AS id, d.title AS title, c.heading AS heading, c.text AS body
+	FROM chunks c JOIN documents d ON d.id = c.doc_id
+	WHERE d.status = 'current';
+
+-- External content: the text lives once, in chunks/documents; the index is kept in step by the
+-- code (insert on put/touch, 'delete' with the old values before they change).
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+	title, heading, body,
+	content = 'chunks_fts_content',
+	content_rowid = 'id',
+	tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE TABLE frontier (
+	source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+	url       TEXT NOT NULL,
+	depth     INTEGER NOT NULL,
+	state     TEXT NOT NULL CHECK (state IN ('queued', 'done', 'skipped', 'failed')),
+	reason    TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (source_id, url)
+);
+`,
+}
+
+// SchemaVersion is the schema version this binary writes.
+var SchemaVersion = len(migrations)
+
+// migrate applies the missing migrations, each in its own immediate transaction. The version is
+// re-read inside the transaction, so two processes opening a new file at once apply each migration
+// exactly once.
+func migrate(ctx context.Context, w *sql.DB) error {
+	// Touch the file so journal_mode=WAL (a DSN pragma) has taken effect before the first write.
+	if err := w.PingContext(ctx); err != nil {
+		return err
+	}
+	for {
+		done, err := migrateOne(ctx, w)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	switch {
+	case v > len(migrations):
+		return false, fmt.Errorf("schema version %d is newer than this binary knows (%d): upgrade panther", v, len(migrations))
+	case v == len(migrations):
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		return false, fmt.Errorf("migrate to version %d: set version: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to version %d: commit: %w", v+1, err)
+	}
+	return false, nil
+}
