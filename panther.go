@@ -116,6 +116,10 @@ type Chunk struct {
 	Anchor  string   `json:"anchor,omitempty"`
 	Text    string   `json:"text"`
 	Tokens  int      `json:"tokens"`
+	// Navigation chunks are lists of links (tables of contents, book indexes): kept with their page
+	// so that it reads whole, but never returned by search, where they would outrank the sections
+	// they point to by naming every topic at once.
+	Navigation bool `json:"navigation,omitempty"`
 }
 
 // Citation is what every passage the knowledge base returns carries, so an answer can be checked.

@@ -60,14 +60,6 @@ func (h *hostQueue) push(e *entry) {
 	h.q = append(h.q, e)
 }
 
-func (h *hostQueue) empty() bool {
-	for h.head < len(h.q) && h.q[h.head].state != stQueued {
-		h.q[h.head] = nil
-		h.head++
-	}
-	return h.head == len(h.q)
-}
-
 // hostKey is scheme://host of a normalised URL; all local files share one key.
 func hostKey(u string) string {
 	if strings.HasPrefix(u, "file:") {

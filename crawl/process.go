@@ -174,7 +174,10 @@ func (r *run) meta(ctx context.Context, url string) (doc panther.Document, known
 // unchanged records a re-fetch that found the stored page as it was and follows the stored links,
 // so that an unchanged site is still traversed to its end without parsing a page.
 func (r *run) unchanged(ctx context.Context, res *pageResult, cur *entry, meta panther.Document, v panther.Validators) (panther.FrontierState, string, error) {
-	if err := r.c.index.Touch(ctx, cur.url, v, time.Now()); err != nil {
+	if err := r.c.index.Touch(ctx, cur.url, v, time.Now()); errors.Is(err, panther.ErrNotFound) {
+		// Deleted from the index since we looked it up; the next crawl will fetch it as new.
+		return panther.FrontierFailed, "index", nil
+	} else if err != nil {
 		return "", "", fmt.Errorf("crawl %s: touch: %w", cur.url, err)
 	}
 	res.links = r.links(meta.Links, cur.depth+1)

@@ -136,6 +136,7 @@ func (c *Crawler) Run(ctx context.Context, seed string) (Summary, error) {
 		}
 	}
 	r.f.sum.SourceID = src.ID
+	r.log.Info("crawl starting", "seed", r.seed, "scope", r.scope.String(), "resume", resume)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

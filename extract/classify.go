@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"slices"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -115,7 +116,29 @@ func (p *page) isBoilerplate(n *html.Node, st *stats) bool {
 		// the text's own markup (Sphinx's "menuselection", DocBook's "navbar"-free spans).
 		return hiddenClass(class)
 	}
-	return boilerplateName(strings.ToLower(class), st) || boilerplateName(strings.ToLower(id), st) || hiddenClass(class)
+	return boilerplateName(strings.ToLower(class), st) || boilerplateID(strings.ToLower(id), st) || hiddenClass(class)
+}
+
+// boilerplateID is boilerplateName for ids, which documentation generators derive from the content
+// (DocBook's "FUNCTIONS-INFO-COMMENT-TABLE" is a table of comment functions, not a comment widget):
+// only short ids, such as "comments" or "site-footer", name page furniture.
+func boilerplateID(id string, st *stats) bool {
+	tokens := strings.FieldsFunc(id, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == ':' })
+	if len(tokens) > 3 {
+		return false
+	}
+	// Whole tokens only: "PAGEHEADERDATA-TABLE" documents a struct, it is not a page header.
+	for _, t := range tokens {
+		if boilerplateName(t, st) && (furnitureWord(t) || furnitureWord(strings.TrimSuffix(t, "s"))) {
+			return true
+		}
+	}
+	return false
+}
+
+func furnitureWord(t string) bool {
+	return slices.Contains(strongNames, t) || slices.Contains(weakNames, t) ||
+		slices.Contains([]string{"nav", "topnav", "sidenav", "subnav", "ad", "ads", "toolbar", "feedback"}, t)
 }
 
 func hiddenStyle(s string) bool {
@@ -278,7 +301,7 @@ func collapseSpace(s string) string {
 	var sb strings.Builder
 	space := false
 	for _, r := range s {
-		if r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\u00a0' {
+		if r <= ' ' || r == 0x7f || r == '\u00a0' {
 			space = sb.Len() > 0
 			continue
 		}

@@ -271,6 +271,15 @@ func TestBoilerplateRemoval(t *testing.T) {
 			notWant: []string{"one]", "four]"},
 		},
 		{
+			name: "ids derived from content are not furniture",
+			html: `<div class="sect1" id="S"><h2>Comment Functions</h2><p>Intro text of the section.</p>
+				<div class="table" id="FUNCTIONS-INFO-COMMENT-TABLE"><table><tr><th>Function</th></tr><tr><td>col_description</td></tr></table></div>
+				<div class="table" id="PAGEHEADERDATA-TABLE"><table><tr><th>Field</th></tr><tr><td>pd_lsn</td></tr></table></div>
+				<div id="comments"><p>Reader comment: great page!</p></div><div id="site-footer">Footer links</div></div>`,
+			want:    []string{"col_description", "pd_lsn"},
+			notWant: []string{"Reader comment", "Footer links"},
+		},
+		{
 			name: "never empty: everything looks like boilerplate",
 			html: `<body><div class="sidebar"><p>The only text on this page lives in something named sidebar.</p></div></body>`,
 			want: []string{"The only text on this page"},

@@ -70,7 +70,15 @@ func (r *renderer) finish() (string, []panther.Section) {
 	for len(buf) > 0 && (buf[len(buf)-1] == '\n' || buf[len(buf)-1] == ' ') {
 		buf = buf[:len(buf)-1]
 	}
-	md := string(buf)
+	// Leading white space would put the first section after the start of the markdown.
+	lead := 0
+	for lead < len(buf) && (buf[lead] == '\n' || buf[lead] == ' ') {
+		lead++
+	}
+	md := string(buf[lead:])
+	for i := range r.secs {
+		r.secs[i].start = max(0, r.secs[i].start-lead)
+	}
 	var secs []panther.Section
 	if len(r.secs) == 0 || r.secs[0].start > 0 {
 		end := len(md)

@@ -197,7 +197,8 @@ func (w *writer) raw(s string) {
 func (w *writer) text(s string) {
 	for i := 0; i < len(s); {
 		c := s[i]
-		if isSpaceByte(c) || c == 0xC2 && i+1 < len(s) && s[i+1] == 0xA0 {
+		// Control characters count as white space: they have no place in markdown text.
+		if c <= ' ' || c == 0x7f || c == 0xC2 && i+1 < len(s) && s[i+1] == 0xA0 {
 			if c == 0xC2 {
 				i++
 			}
@@ -206,7 +207,7 @@ func (w *writer) text(s string) {
 			continue
 		}
 		j := i
-		for j < len(s) && !isSpaceByte(s[j]) && !(s[j] == 0xC2 && j+1 < len(s) && s[j+1] == 0xA0) {
+		for j < len(s) && s[j] > ' ' && s[j] != 0x7f && !(s[j] == 0xC2 && j+1 < len(s) && s[j+1] == 0xA0) {
 			j++
 		}
 		w.word(s[i:j])

@@ -105,11 +105,12 @@ type chunker struct {
 
 func (c *chunker) emit(heading []string, anchor, text string, tokens int) {
 	c.out = append(c.out, panther.Chunk{
-		Ordinal: len(c.out),
-		Heading: heading,
-		Anchor:  anchor,
-		Text:    text,
-		Tokens:  tokens,
+		Ordinal:    len(c.out),
+		Heading:    heading,
+		Anchor:     anchor,
+		Text:       text,
+		Tokens:     tokens,
+		Navigation: isNavigation(text),
 	})
 }
 

@@ -75,7 +75,7 @@ func (db *DB) PutDocument(ctx context.Context, doc panther.Document, chunks []pa
 			}
 		}
 		for i, c := range chunks {
-			if _, err := st.insertChunk.ExecContext(ctx, id, c.Ordinal, headings[i], c.Anchor, c.Text, c.Tokens); err != nil {
+			if _, err := st.insertChunk.ExecContext(ctx, id, c.Ordinal, headings[i], c.Anchor, c.Text, c.Tokens, c.Navigation); err != nil {
 				return fmt.Errorf("insert chunk %d: %w", i, err)
 			}
 		}
@@ -112,7 +112,7 @@ func preparePut(ctx context.Context, w *sql.DB) (*putStmts, error) {
 			last_modified = ?, content_hash = ?, fetched_at = ?, status = 'current', gone_at = NULL, links = ?
 			WHERE id = ?`},
 		{&p.deleteChunks, `DELETE FROM chunks WHERE doc_id = ?`},
-		{&p.insertChunk, `INSERT INTO chunks (doc_id, ordinal, heading, anchor, text, tokens) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&p.insertChunk, `INSERT INTO chunks (doc_id, ordinal, heading, anchor, text, tokens, navigation) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&p.ftsDelete, ftsDeleteDoc},
 		{&p.ftsInsert, ftsInsertDoc},
 	} {
@@ -355,7 +355,7 @@ func prefixUpperBound(prefix string) (string, bool) {
 
 // Chunks returns a document's chunks in order; none (and no error) for an unknown document.
 func (db *DB) Chunks(ctx context.Context, docID int64) ([]panther.Chunk, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, doc_id, ordinal, heading, anchor, text, tokens
+	rows, err := db.read.QueryContext(ctx, `SELECT id, doc_id, ordinal, heading, anchor, text, tokens, navigation
 		FROM chunks WHERE doc_id = ? ORDER BY ordinal, id`, docID)
 	if err != nil {
 		return nil, fmt.Errorf("chunks of document %d: %w", docID, err)
@@ -365,7 +365,7 @@ func (db *DB) Chunks(ctx context.Context, docID int64) ([]panther.Chunk, error) 
 	for rows.Next() {
 		var c panther.Chunk
 		var heading string
-		if err := rows.Scan(&c.ID, &c.DocID, &c.Ordinal, &heading, &c.Anchor, &c.Text, &c.Tokens); err != nil {
+		if err := rows.Scan(&c.ID, &c.DocID, &c.Ordinal, &heading, &c.Anchor, &c.Text, &c.Tokens, &c.Navigation); err != nil {
 			return nil, fmt.Errorf("chunks of document %d: %w", docID, err)
 		}
 		if c.Heading, err = decodeHeading(heading); err != nil {

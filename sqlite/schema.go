@@ -42,7 +42,8 @@ CREATE TABLE chunks (
 	heading TEXT NOT NULL DEFAULT '[]', -- JSON array: lossless, and its punctuation tokenizes away in FTS
 	anchor  TEXT NOT NULL DEFAULT '',
 	text    TEXT NOT NULL,
-	tokens  INTEGER NOT NULL DEFAULT 0
+	tokens  INTEGER NOT NULL DEFAULT 0,
+	navigation INTEGER NOT NULL DEFAULT 0 -- 1: a list of links, kept but not searched
 );
 CREATE INDEX chunks_doc_ordinal ON chunks(doc_id, ordinal);
 
@@ -51,7 +52,7 @@ CREATE INDEX chunks_doc_ordinal ON chunks(doc_id, ordinal);
 CREATE VIEW chunks_fts_content AS
 	SELECT c.id AS id, d.title AS title, c.heading AS heading, c.text AS body
 	FROM chunks c JOIN documents d ON d.id = c.doc_id
-	WHERE d.status = 'current';
+	WHERE d.status = 'current' AND c.navigation = 0;
 
 -- External content: the text lives once, in chunks/documents; the index is kept in step by the
 -- code (insert on put/touch, 'delete' with the old values before they change).

@@ -1,0 +1,92 @@
+// Command tune evaluates search settings side by side on one knowledge base, so that defaults are
+// chosen by measurement (see BENCHMARKS.md). It never writes to the database.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"panther/kb"
+	"panther/sqlite"
+)
+
+func main() {
+	dbPath := flag.String("db", "", "knowledge base to evaluate on")
+	qrelsPath := flag.String("qrels", "bench/testdata/pg15-bookindex.qrels.jsonl", "ground truth")
+	base := flag.String("base", "", "base URL the qrels are relative to")
+	grid := flag.String("grid", "5,3,1,0,2", "settings separated by ';', each title,heading,body,phraseBoost,perPage")
+	fused := flag.String("fused", "", "settings separated by ';', each pool,gamma,beta,perPage: evaluate the experimental fused ranking instead")
+	flag.Parse()
+	ctx := context.Background()
+	baseURL, err := url.Parse(*base)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := os.Open(*qrelsPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	qrels, err := kb.ReadQrels(f, baseURL)
+	f.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, *dbPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if *fused != "" {
+		for _, setting := range strings.Split(*fused, ";") {
+			v := parseN(setting, 4)
+			rep, err := kb.Evaluate(ctx, fusedSearcher{db: db, pool: int(v[0]), gamma: v[1], beta: v[2], perPage: int(v[3])}, qrels, 10)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("fused %s: page R@10 %.3f MRR %.3f hit1 %.3f | section R@10 %.3f MRR %.3f\n", setting, rep.Page.Recall, rep.Page.MRR, rep.Page.Hit1, rep.Section.Recall, rep.Section.MRR)
+		}
+		return
+	}
+	fmt.Println("| title | heading | body | phrase | per page | page R@10 | page MRR | section R@10 | section MRR |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, setting := range strings.Split(*grid, ";") {
+		v := parseFloats(setting)
+		if err := db.SetWeights(sqlite.Weights{Title: v[0], Heading: v[1], Body: v[2]}, v[3]); err != nil {
+			log.Fatal(err)
+		}
+		svc, err := kb.New(db, kb.Options{MaxPassagesPerPage: int(v[4])})
+		if err != nil {
+			log.Fatal(err)
+		}
+		rep, err := kb.Evaluate(ctx, svc, qrels, 10)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("| %g | %g | %g | %g | %g | %.3f | %.3f | %.3f | %.3f |\n", v[0], v[1], v[2], v[3], v[4],
+			rep.Page.Recall, rep.Page.MRR, rep.Section.Recall, rep.Section.MRR)
+	}
+}
+
+func parseFloats(s string) []float64 { return parseN(s, 5) }
+
+func parseN(s string, n int) []float64 {
+	parts := strings.Split(s, ",")
+	if len(parts) != n {
+		log.Fatalf("setting %q: want title,heading,body,phraseBoost,perPage", s)
+	}
+	out := make([]float64, len(parts))
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			log.Fatalf("setting %q: %v", s, err)
+		}
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,43 @@
+package kb
+
+import (
+	"strings"
+	"testing"
+
+	"panther"
+)
+
+func TestIsNavigation(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want bool
+	}{
+		{"table of contents", "# Chapter 11\n\n- [11.1. Introduction](a.html)\n- [11.2. Index Types](b.html)\n  - [11.2.1. B-Tree](b.html#x)\n- [11.3. Multicolumn](c.html)\n- [11.4. Ordering](d.html)\n", true},
+		{"book index", "### A\n\n**abbrev, [Network Address Functions](f.html)**\n\n**ABORT, [ABORT](abort.html)**\n\n**abs, [Mathematical Functions](m.html)**\n\n**ACL, [Privileges](p.html)**\n\n**acos, [Mathematical Functions](m.html)**\n", true},
+		{"prose with cross-references", "# Partial Indexes\n\nA *partial index* is built over a subset of a table; see [Section 11.2](a.html) and [Section 11.3](b.html). It saves space [1](c.html) and time [2](d.html) and work, as [Example 11.1](e.html) shows for a log table whose rows mostly come from one subnet of the organization.\n", false},
+		{"too few links", "- [One](a.html)\n- [Two](b.html)\n", false},
+		{"links inside code do not count", "```\n[a](b) [a](b) [a](b) [a](b) [a](b) [a](b)\n```\nplain words here\n", false},
+		{"command list with descriptions", "- [ABORT](a.html) — abort the current transaction right now\n- [ALTER TABLE](b.html) — change the definition of a table in place\n- [ANALYZE](c.html) — collect statistics about a database table\n- [BEGIN](d.html) — start a transaction block for statements\n- [CALL](e.html) — invoke a stored procedure with arguments\n", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isNavigation(tt.text); got != tt.want {
+				t.Errorf("isNavigation = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChunkMarksNavigation(t *testing.T) {
+	var toc strings.Builder
+	toc.WriteString("# Contents\n\n")
+	for i := 0; i < 8; i++ {
+		toc.WriteString("- [Section](s.html)\n")
+	}
+	chunks := Chunk([]panther.Section{{Heading: []string{"Contents"}, Level: 1, Markdown: toc.String()}}, ChunkOptions{})
+	if len(chunks) != 1 || !chunks[0].Navigation {
+		t.Fatalf("a table of contents was not marked navigation: %+v", chunks)
+	}
+}
