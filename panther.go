@@ -116,6 +116,9 @@ type Chunk struct {
 	Anchor  string   `json:"anchor,omitempty"`
 	Text    string   `json:"text"`
 	Tokens  int      `json:"tokens"`
+	// Keywords are the words the passage emphasises (bold, italic, inline code: defined terms,
+	// parameter and function names), indexed with more weight than the rest of the text.
+	Keywords string `json:"-"`
 	// Navigation chunks are lists of links (tables of contents, book indexes): kept with their page
 	// so that it reads whole, but never returned by search, where they would outrank the sections
 	// they point to by naming every topic at once.

@@ -48,7 +48,9 @@ type DocFilter struct {
 type LexicalIndex interface {
 	// SearchLexical returns at most q.K current chunks ranked by BM25, best first, with title and
 	// headings weighing more than body text. Score is larger for better hits. The query is plain
-	// text: stores must treat operators and punctuation in it as words, never as syntax.
+	// text: stores must treat operators and punctuation in it as words, never as syntax. Hits carry
+	// the whole chunk as Text; Snippet is left to the caller, which makes it for the few hits it
+	// returns instead of every candidate it ranks.
 	SearchLexical(ctx context.Context, q Query) ([]Hit, error)
 }
 

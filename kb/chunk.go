@@ -111,6 +111,7 @@ func (c *chunker) emit(heading []string, anchor, text string, tokens int) {
 		Text:       text,
 		Tokens:     tokens,
 		Navigation: isNavigation(text),
+		Keywords:   keywords(text),
 	})
 }
 

@@ -154,11 +154,11 @@ func TestSearchDiversity(t *testing.T) {
 		k       int
 		want    map[string]int // hits per page
 	}{
-		{"default two per page", 0, 10, map[string]int{"https://x.org/big": 2, "https://x.org/small1": 1, "https://x.org/small2": 1}},
-		{"one per page", 1, 10, map[string]int{"https://x.org/big": 1, "https://x.org/small1": 1, "https://x.org/small2": 1}},
+		{"default one per page", 0, 10, map[string]int{"https://x.org/big": 1, "https://x.org/small1": 1, "https://x.org/small2": 1}},
+		{"two per page", 2, 10, map[string]int{"https://x.org/big": 2, "https://x.org/small1": 1, "https://x.org/small2": 1}},
 		{"no cap", -1, 10, nil},
 		// The first pool (12) holds only sections of the big page; Search must look deeper.
-		{"cut at k", 0, 3, nil},
+		{"cut at k", 2, 3, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,17 +208,10 @@ func TestSearchInvalid(t *testing.T) {
 	}
 }
 
-func TestDiversifyAndSnippet(t *testing.T) {
+func TestDiversify(t *testing.T) {
 	hits := []panther.Hit{hit("a", "1"), hit("a", "2"), hit("b", "1"), hit("a", "3"), hit("c", "1")}
 	got := diversify(hits, 3, 2)
 	if len(got) != 3 || got[0].Anchor != "1" || got[1].Anchor != "2" || got[2].URL != "b" {
 		t.Errorf("diversify = %+v", got)
-	}
-	long := strings.Repeat("word ", 100)
-	if s := leadSnippet(long); len([]rune(s)) > snippetRunes+1 || !strings.HasSuffix(s, "…") || strings.Contains(s, "wor…") {
-		t.Errorf("snippet %q", s)
-	}
-	if s := leadSnippet("short\n\ntext"); s != "short text" {
-		t.Errorf("snippet %q", s)
 	}
 }

@@ -17,11 +17,11 @@ import (
 // indexed; both statements read them from chunks_fts_content, the same view the index is defined
 // over, and must run while the document is still current and unchanged.
 const (
-	ftsDeleteDoc = `INSERT INTO chunks_fts(chunks_fts, rowid, title, heading, body)
-		SELECT 'delete', id, title, heading, body FROM chunks_fts_content
+	ftsDeleteDoc = `INSERT INTO chunks_fts(chunks_fts, rowid, title, heading, body, keywords)
+		SELECT 'delete', id, title, heading, body, keywords FROM chunks_fts_content
 		WHERE id IN (SELECT id FROM chunks WHERE doc_id = ?)`
-	ftsInsertDoc = `INSERT INTO chunks_fts(rowid, title, heading, body)
-		SELECT id, title, heading, body FROM chunks_fts_content
+	ftsInsertDoc = `INSERT INTO chunks_fts(rowid, title, heading, body, keywords)
+		SELECT id, title, heading, body, keywords FROM chunks_fts_content
 		WHERE id IN (SELECT id FROM chunks WHERE doc_id = ?)`
 )
 
@@ -75,7 +75,7 @@ func (db *DB) PutDocument(ctx context.Context, doc panther.Document, chunks []pa
 			}
 		}
 		for i, c := range chunks {
-			if _, err := st.insertChunk.ExecContext(ctx, id, c.Ordinal, headings[i], c.Anchor, c.Text, c.Tokens, c.Navigation); err != nil {
+			if _, err := st.insertChunk.ExecContext(ctx, id, c.Ordinal, headings[i], c.Anchor, c.Text, c.Tokens, c.Navigation, c.Keywords); err != nil {
 				return fmt.Errorf("insert chunk %d: %w", i, err)
 			}
 		}
@@ -112,7 +112,7 @@ func preparePut(ctx context.Context, w *sql.DB) (*putStmts, error) {
 			last_modified = ?, content_hash = ?, fetched_at = ?, status = 'current', gone_at = NULL, links = ?
 			WHERE id = ?`},
 		{&p.deleteChunks, `DELETE FROM chunks WHERE doc_id = ?`},
-		{&p.insertChunk, `INSERT INTO chunks (doc_id, ordinal, heading, anchor, text, tokens, navigation) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&p.insertChunk, `INSERT INTO chunks (doc_id, ordinal, heading, anchor, text, tokens, navigation, keywords) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&p.ftsDelete, ftsDeleteDoc},
 		{&p.ftsInsert, ftsInsertDoc},
 	} {

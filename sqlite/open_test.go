@@ -282,26 +282,6 @@ func TestWeights(t *testing.T) {
 	}
 }
 
-// TestSnippet pins the snippet format: plain text, no markers, an ellipsis where the body is cut.
-func TestSnippet(t *testing.T) {
-	db := openTemp(t)
-	text := strings.Repeat("lorem ipsum dolor sit amet ", 20) + "the **marmot** whistles " + strings.Repeat("consectetur adipiscing elit ", 20)
-	if _, err := db.PutDocument(t.Context(), panther.Document{URL: "https://x/"}, []panther.Chunk{{Text: text}}); err != nil {
-		t.Fatal(err)
-	}
-	hits, err := db.SearchLexical(t.Context(), panther.Query{Text: "marmot"})
-	if err != nil || len(hits) != 1 {
-		t.Fatalf("%v, %v", hits, err)
-	}
-	s := hits[0].Snippet
-	if !strings.HasPrefix(s, "…") || !strings.HasSuffix(s, "…") || !strings.Contains(s, "**marmot** whistles") {
-		t.Errorf("snippet %q: want ellipses on both ends and the source text unchanged", s)
-	}
-	if n := len(strings.Fields(s)); n > 30 {
-		t.Errorf("snippet has %d words", n)
-	}
-}
-
 func TestCheckAfterEverything(t *testing.T) {
 	db := openTemp(t)
 	ctx := t.Context()

@@ -43,21 +43,22 @@ CREATE TABLE chunks (
 	anchor  TEXT NOT NULL DEFAULT '',
 	text    TEXT NOT NULL,
 	tokens  INTEGER NOT NULL DEFAULT 0,
-	navigation INTEGER NOT NULL DEFAULT 0 -- 1: a list of links, kept but not searched
+	navigation INTEGER NOT NULL DEFAULT 0, -- 1: a list of links, kept but not searched
+	keywords TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX chunks_doc_ordinal ON chunks(doc_id, ordinal);
 
 -- What the full-text index holds: the chunks of current documents only, so search needs no status
 -- filter and FTS5 'rebuild' reproduces exactly the index the code maintains.
 CREATE VIEW chunks_fts_content AS
-	SELECT c.id AS id, d.title AS title, c.heading AS heading, c.text AS body
+	SELECT c.id AS id, d.title AS title, c.heading AS heading, c.text AS body, c.keywords AS keywords
 	FROM chunks c JOIN documents d ON d.id = c.doc_id
 	WHERE d.status = 'current' AND c.navigation = 0;
 
 -- External content: the text lives once, in chunks/documents; the index is kept in step by the
 -- code (insert on put/touch, 'delete' with the old values before they change).
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
-	title, heading, body,
+	title, heading, body, keywords,
 	content = 'chunks_fts_content',
 	content_rowid = 'id',
 	tokenize = 'porter unicode61 remove_diacritics 2'

@@ -11,14 +11,6 @@ import (
 	"panther"
 )
 
-// Snippets are plain text: no match markers, because chunk text is markdown and markers inserted
-// into code spans or link targets would corrupt it; clients that highlight can do so on the query
-// words. Fragments that do not start or end the body are marked with an ellipsis.
-const (
-	snippetEllipsis = "…"
-	snippetTokens   = 24
-)
-
 // maxQueryTerms bounds the FTS5 expression a query can produce; a pasted paragraph keeps its first
 // distinct words, which is what BM25 would mostly rank on anyway.
 const maxQueryTerms = 32
@@ -27,7 +19,6 @@ const maxQueryTerms = 32
 const maxTermBytes = 128
 
 const searchSQL = `SELECT chunks_fts.rowid, chunks_fts.rank,
-		snippet(chunks_fts, 2, '', '', '` + snippetEllipsis + `', %d),
 		c.doc_id, c.heading, c.anchor, c.text, d.url, d.title, d.fetched_at, d.content_hash
 	FROM chunks_fts
 	JOIN chunks c ON c.id = chunks_fts.rowid
@@ -80,7 +71,7 @@ func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit
 }
 
 func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int) ([]panther.Hit, error) {
-	rows, err := db.read.QueryContext(ctx, fmt.Sprintf(searchSQL, snippetTokens), match, rankExpr, limit)
+	rows, err := db.read.QueryContext(ctx, searchSQL, match, rankExpr, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +82,7 @@ func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int) 
 		var rank float64
 		var heading string
 		var fetched sql.NullInt64
-		if err := rows.Scan(&h.ChunkID, &rank, &h.Snippet, &h.DocID, &heading, &h.Anchor, &h.Text,
+		if err := rows.Scan(&h.ChunkID, &rank, &h.DocID, &heading, &h.Anchor, &h.Text,
 			&h.URL, &h.Title, &fetched, &h.ContentHash); err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 
 	"panther"
 )
@@ -28,16 +28,23 @@ import (
 var _ panther.Store = (*DB)(nil)
 
 // Weights are the BM25 column weights of the lexical index: how much a match in a document's title,
-// a chunk's heading path or its body counts.
+// a chunk's heading path, its body or its keywords (the words it emphasises) counts. A keyword is also
+// body text, so its weight adds to the body's.
 type Weights struct {
-	Title   float64
-	Heading float64
-	Body    float64
+	Title    float64
+	Heading  float64
+	Body     float64
+	Keywords float64
 }
 
-// DefaultWeights rank a match in a title above one in a heading above one in body text. They are a
-// starting point for tuning with `panther eval`, not a measured optimum.
-var DefaultWeights = Weights{Title: 5, Heading: 3, Body: 1}
+// DefaultWeights were chosen with `panther eval` on the PostgreSQL manual's book index (see
+// BENCHMARKS.md): title and headings above emphasised words above body text.
+var DefaultWeights = Weights{Title: 5, Heading: 3, Body: 1, Keywords: 2}
+
+// DefaultPhraseBoost doubles the score of a passage whose title or headings hold the whole query: on
+// the PostgreSQL manual's book index it raised page-level MRR@10 from 0.770 to 0.781, and any boost
+// from 0.5 to 2 did the same (see BENCHMARKS.md).
+const DefaultPhraseBoost = 1.0
 
 // DefaultBusyTimeout bounds how long a connection waits for another process's lock before failing.
 const DefaultBusyTimeout = 10 * time.Second
@@ -47,8 +54,8 @@ type Options struct {
 	// Weights are the BM25 column weights; the zero value means DefaultWeights.
 	Weights Weights
 	// PhraseBoost multiplies the score of a hit whose title or heading path contains the whole query
-	// (as normalised words) by 1+PhraseBoost. 0 turns it off. When on, 3×K candidates are ranked
-	// so that boosted ones can move up.
+	// (as normalised words) by 1+PhraseBoost. 0 means DefaultPhraseBoost; negative turns it off.
+	// When on, 3×K candidates are ranked so that boosted ones can move up.
 	PhraseBoost float64
 	// ExhaustiveOR ranks every chunk holding any query word, always. By default a query of several
 	// words first ranks only the chunks holding all of them and falls back to that full ranking when
@@ -110,20 +117,36 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	db := &DB{path: abs}
 	db.exhaustiveOR = o.ExhaustiveOR
+	switch {
+	case o.PhraseBoost == 0:
+		o.PhraseBoost = DefaultPhraseBoost
+	case o.PhraseBoost < 0:
+		o.PhraseBoost = 0
+	}
 	if err := db.SetWeights(o.Weights, o.PhraseBoost); err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 
-	db.write, err = sql.Open("sqlite", dsn(abs, o.BusyTimeout, false))
+	// Switching a new file to WAL and migrating it can meet another process doing the same; SQLite
+	// then answers SQLITE_BUSY at once for some of these steps instead of waiting out busy_timeout,
+	// so the whole step is retried until the timeout.
+	err = retryBusy(ctx, o.BusyTimeout, func() error {
+		w, err := sql.Open("sqlite", dsn(abs, o.BusyTimeout, false))
+		if err != nil {
+			return err
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		if err := migrate(ctx, w); err != nil {
+			w.Close()
+			return err
+		}
+		db.write = w
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
-	}
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(1)
-	db.write.SetConnMaxLifetime(0)
-	db.write.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, db.write); err != nil {
-		db.write.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 
@@ -175,7 +198,7 @@ func (db *DB) SetWeights(w Weights, phraseBoost float64) error {
 	if w == (Weights{}) {
 		w = DefaultWeights
 	}
-	for name, v := range map[string]float64{"title": w.Title, "heading": w.Heading, "body": w.Body} {
+	for name, v := range map[string]float64{"title": w.Title, "heading": w.Heading, "body": w.Body, "keywords": w.Keywords} {
 		if v < 0 || v != v || v > 1e6 {
 			return panther.Invalidf("bm25 %s weight %v out of range [0, 1e6]", name, v)
 		}
@@ -187,7 +210,8 @@ func (db *DB) SetWeights(w Weights, phraseBoost float64) error {
 		weights: w,
 		rankExpr: "bm25(" + strconv.FormatFloat(w.Title, 'g', -1, 64) + ", " +
 			strconv.FormatFloat(w.Heading, 'g', -1, 64) + ", " +
-			strconv.FormatFloat(w.Body, 'g', -1, 64) + ")",
+			strconv.FormatFloat(w.Body, 'g', -1, 64) + ", " +
+			strconv.FormatFloat(w.Keywords, 'g', -1, 64) + ")",
 		phraseBoost:  phraseBoost,
 		exhaustiveOR: db.exhaustiveOR,
 	})
@@ -315,4 +339,26 @@ func (db *DB) Check(ctx context.Context) error {
 		return fmt.Errorf("check %s: full-text index: %w", db.path, err)
 	}
 	return nil
+}
+
+// sqliteBusy is SQLite's primary result code for a lock held by another connection.
+const sqliteBusy = 5
+
+// retryBusy runs fn until it does not fail with SQLITE_BUSY, for at most timeout.
+func retryBusy(ctx context.Context, timeout time.Duration, fn func() error) error {
+	deadline := time.Now().Add(timeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := fn()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }

@@ -660,9 +660,6 @@ func testSearchCitation(t *testing.T, s panther.Store) {
 	if !strings.HasPrefix(h.Text, "A partial index") || h.Score <= 0 {
 		t.Errorf("hit text %.30q score %v: want the whole chunk and a positive score", h.Text, h.Score)
 	}
-	if h.Snippet == "" || len(h.Snippet) >= len(h.Text) || !strings.Contains(h.Snippet, "predicate") {
-		t.Errorf("snippet %q: want a shorter excerpt around the match", h.Snippet)
-	}
 }
 
 func testSources(t *testing.T, s panther.Store) {

@@ -20,7 +20,7 @@ func main() {
 	dbPath := flag.String("db", "", "knowledge base to evaluate on")
 	qrelsPath := flag.String("qrels", "bench/testdata/pg15-bookindex.qrels.jsonl", "ground truth")
 	base := flag.String("base", "", "base URL the qrels are relative to")
-	grid := flag.String("grid", "5,3,1,0,2", "settings separated by ';', each title,heading,body,phraseBoost,perPage")
+	grid := flag.String("grid", "5,3,1,0,2,2", "settings separated by ';', each title,heading,body,phraseBoost,perPage,keywords")
 	fused := flag.String("fused", "", "settings separated by ';', each pool,gamma,beta,perPage: evaluate the experimental fused ranking instead")
 	flag.Parse()
 	ctx := context.Background()
@@ -57,7 +57,7 @@ func main() {
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, setting := range strings.Split(*grid, ";") {
 		v := parseFloats(setting)
-		if err := db.SetWeights(sqlite.Weights{Title: v[0], Heading: v[1], Body: v[2]}, v[3]); err != nil {
+		if err := db.SetWeights(sqlite.Weights{Title: v[0], Heading: v[1], Body: v[2], Keywords: v[5]}, v[3]); err != nil {
 			log.Fatal(err)
 		}
 		svc, err := kb.New(db, kb.Options{MaxPassagesPerPage: int(v[4])})
@@ -73,7 +73,7 @@ func main() {
 	}
 }
 
-func parseFloats(s string) []float64 { return parseN(s, 5) }
+func parseFloats(s string) []float64 { return parseN(s, 6) }
 
 func parseN(s string, n int) []float64 {
 	parts := strings.Split(s, ",")

@@ -170,6 +170,13 @@ func (a *app) runCrawl(ctx context.Context, seed string, f crawlFlags, rateSet b
 		_ = bar.Finish()
 	}
 	interrupted := runErr != nil && errors.Is(runErr, context.Canceled)
+	if runErr == nil && sum.New+sum.Changed+sum.Gone > 0 {
+		// Pages indexed one at a time leave the search index in many small segments, which makes
+		// searches for common words several times slower until they are merged.
+		if err := db.Optimize(ctx); err != nil {
+			return err
+		}
+	}
 	if runErr != nil && !interrupted && sum.Duration == 0 {
 		return runErr
 	}
