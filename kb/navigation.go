@@ -6,24 +6,22 @@ import (
 	"unicode"
 )
 
-// A chunk is navigation when it has at least navMinLinks links and either link text carries at least
-// navLinkShare of its letters (a table of contents), or most lines hold a link, lines are
-// short and link text still carries navLineLinkShare (a book index: "term, [Section](url)" per line,
-// where long index terms keep the link share low). Prose with cross-references has long lines and a
-// link share of a few percent; release notes that end each item with a commit link have a link share
-// near zero.
+// A chunk is navigation when it has at least navMinLinks links and either link text carries at
+// least navLinkShare of its letters (a table of contents), or at least navEntryLines of its lines are
+// entries of a list of links: a link alone ("[11.8. Partial Indexes](…)") or a back-of-book index
+// entry, a term then only links ("autovacuum_naptime configuration parameter, [Automatic
+// Vacuuming](…)"), whose long terms keep its link share low. Prose, and lists of settings that each
+// name a related one in the middle of a sentence, are neither.
 const (
-	navMinLinks       = 5
-	navLinkShare      = 0.4
-	navLineLinkShare  = 0.15
-	navLinkedLines    = 0.6
-	navMaxLineLetters = 100
+	navMinLinks   = 5
+	navLinkShare  = 0.4
+	navEntryLines = 0.6
 )
 
 // isNavigation reports whether markdown text is a list of links rather than content. Headings and
 // fenced code do not count either way.
 func isNavigation(text string) bool {
-	var links, letters, linkLetters, lines, linkedLines int
+	var links, letters, linkLetters, lines, entries int
 	inFence := false
 	for _, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimLeft(line, " \t>")
@@ -39,23 +37,32 @@ func isNavigation(text string) bool {
 			continue
 		}
 		lines++
-		if l > 0 {
-			linkedLines++
+		if l > 0 && isLinkEntry(line) {
+			entries++
 		}
 		links += l
 		letters += all
 		linkLetters += inLinks
 	}
-	if links < navMinLinks || letters == 0 {
+	if links < navMinLinks {
 		return false
 	}
-	share := float64(linkLetters) / float64(letters)
-	if share >= navLinkShare {
-		return true
+	return float64(linkLetters) >= navLinkShare*float64(letters) || float64(entries) >= navEntryLines*float64(lines)
+}
+
+// isLinkEntry reports whether a line is a link alone or "term, link, link…", once list markers and
+// emphasis are set aside: what follows its first link holds no words outside links.
+func isLinkEntry(line string) bool {
+	first := markdownLink.FindStringIndex(line)
+	if first == nil {
+		return false
 	}
-	return share >= navLineLinkShare &&
-		float64(linkedLines) >= navLinkedLines*float64(lines) &&
-		letters < navMaxLineLetters*lines
+	before := strings.Trim(line[:first[0]], " \t-*+>|")
+	if before != "" && !strings.HasSuffix(before, ",") {
+		return false
+	}
+	rest := markdownLink.ReplaceAllString(line[first[0]:], "")
+	return !strings.ContainsFunc(rest, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) })
 }
 
 // countLinkLetters counts a line's markdown links, its visible letters and digits, and how many of
