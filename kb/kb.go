@@ -148,6 +148,7 @@ func (s *Service) Search(ctx context.Context, q panther.Query) ([]panther.Hit, e
 		if err != nil {
 			return nil, fmt.Errorf("search %q: %w", q.Text, err)
 		}
+		rerank(hits, q.Text)
 		out = diversify(hits, q.K, s.perPage)
 		// One page with many matching sections can fill the whole pool; look deeper (once or twice,
 		// up to the bound) before returning fewer hits than asked for.

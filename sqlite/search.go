@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -40,11 +39,6 @@ func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit
 	}
 	rc := db.rank.Load()
 	limit := q.K
-	var phrase string
-	if rc.phraseBoost > 0 {
-		phrase = normalize(q.Text)
-		limit = min(3*q.K, panther.MaxK)
-	}
 	var hits []panther.Hit
 	var err error
 	if len(terms) > 1 && !rc.exhaustiveOR {
@@ -60,12 +54,6 @@ func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit
 		if hits, err = db.rankQuery(ctx, joinTerms(terms, " OR "), rc.rankExpr, limit); err != nil {
 			return nil, fmt.Errorf("search %q: %w", q.Text, err)
 		}
-	}
-	if phrase != "" {
-		boostPhrase(hits, phrase, rc.phraseBoost)
-	}
-	if len(hits) > q.K {
-		hits = hits[:q.K]
 	}
 	return hits, nil
 }
@@ -97,34 +85,6 @@ func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int) 
 		hits = append(hits, h)
 	}
 	return hits, rows.Err()
-}
-
-// boostPhrase raises hits whose title or heading path contains the whole (normalised) query and
-// re-sorts them, keeping BM25 order among equals.
-func boostPhrase(hits []panther.Hit, phrase string, boost float64) {
-	needle := " " + phrase + " "
-	changed := false
-	for i := range hits {
-		h := &hits[i]
-		if strings.Contains(" "+normalize(h.Title)+" ", needle) || strings.Contains(" "+normalize(h.Heading)+" ", needle) {
-			// Scores are positive for any real match; the guard keeps a zero-weight edge case sane.
-			if h.Score > 0 {
-				h.Score *= 1 + boost
-				changed = true
-			}
-		}
-	}
-	if changed {
-		slices.SortStableFunc(hits, func(a, b panther.Hit) int {
-			switch {
-			case a.Score > b.Score:
-				return -1
-			case a.Score < b.Score:
-				return 1
-			}
-			return 0
-		})
-	}
 }
 
 // BuildQuery turns plain user text into an FTS5 MATCH expression: its words (see Terms), each a
@@ -221,9 +181,6 @@ func words(text string) []string {
 	flush()
 	return out
 }
-
-// normalize reduces text to its words separated by single spaces, for phrase containment tests.
-func normalize(text string) string { return strings.Join(words(text), " ") }
 
 // stopWords are common English function words; they match nearly every chunk, so they only add
 // cost and noise to an OR query.

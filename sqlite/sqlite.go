@@ -41,11 +41,6 @@ type Weights struct {
 // BENCHMARKS.md): title and headings above emphasised words above body text.
 var DefaultWeights = Weights{Title: 5, Heading: 3, Body: 1, Keywords: 2}
 
-// DefaultPhraseBoost doubles the score of a passage whose title or headings hold the whole query: on
-// the PostgreSQL manual's book index it raised page-level MRR@10 from 0.770 to 0.781, and any boost
-// from 0.5 to 2 did the same (see BENCHMARKS.md).
-const DefaultPhraseBoost = 1.0
-
 // DefaultBusyTimeout bounds how long a connection waits for another process's lock before failing.
 const DefaultBusyTimeout = 10 * time.Second
 
@@ -53,10 +48,6 @@ const DefaultBusyTimeout = 10 * time.Second
 type Options struct {
 	// Weights are the BM25 column weights; the zero value means DefaultWeights.
 	Weights Weights
-	// PhraseBoost multiplies the score of a hit whose title or heading path contains the whole query
-	// (as normalised words) by 1+PhraseBoost. 0 means DefaultPhraseBoost; negative turns it off.
-	// When on, 3×K candidates are ranked so that boosted ones can move up.
-	PhraseBoost float64
 	// ExhaustiveOR ranks every chunk holding any query word, always. By default a query of several
 	// words first ranks only the chunks holding all of them and falls back to that full ranking when
 	// fewer than K do: the same scores, a fraction of the work, but a chunk with some of the words
@@ -83,7 +74,6 @@ type DB struct {
 type rankConfig struct {
 	weights      Weights
 	rankExpr     string // the FTS5 rank function call, e.g. bm25(5, 3, 1)
-	phraseBoost  float64
 	exhaustiveOR bool
 }
 
@@ -117,13 +107,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	db := &DB{path: abs}
 	db.exhaustiveOR = o.ExhaustiveOR
-	switch {
-	case o.PhraseBoost == 0:
-		o.PhraseBoost = DefaultPhraseBoost
-	case o.PhraseBoost < 0:
-		o.PhraseBoost = 0
-	}
-	if err := db.SetWeights(o.Weights, o.PhraseBoost); err != nil {
+	if err := db.SetWeights(o.Weights); err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 
@@ -192,9 +176,9 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 	return u.String()
 }
 
-// SetWeights changes the BM25 column weights and the phrase boost for later searches, so that
+// SetWeights changes the BM25 column weights for later searches, so that
 // evaluation can tune them without reopening the store. Zero weights mean DefaultWeights.
-func (db *DB) SetWeights(w Weights, phraseBoost float64) error {
+func (db *DB) SetWeights(w Weights) error {
 	if w == (Weights{}) {
 		w = DefaultWeights
 	}
@@ -203,16 +187,12 @@ func (db *DB) SetWeights(w Weights, phraseBoost float64) error {
 			return panther.Invalidf("bm25 %s weight %v out of range [0, 1e6]", name, v)
 		}
 	}
-	if phraseBoost < 0 || phraseBoost != phraseBoost || phraseBoost > 1e6 {
-		return panther.Invalidf("phrase boost %v out of range [0, 1e6]", phraseBoost)
-	}
 	db.rank.Store(&rankConfig{
 		weights: w,
 		rankExpr: "bm25(" + strconv.FormatFloat(w.Title, 'g', -1, 64) + ", " +
 			strconv.FormatFloat(w.Heading, 'g', -1, 64) + ", " +
 			strconv.FormatFloat(w.Body, 'g', -1, 64) + ", " +
 			strconv.FormatFloat(w.Keywords, 'g', -1, 64) + ")",
-		phraseBoost:  phraseBoost,
 		exhaustiveOR: db.exhaustiveOR,
 	})
 	return nil

@@ -20,7 +20,7 @@ func main() {
 	dbPath := flag.String("db", "", "knowledge base to evaluate on")
 	qrelsPath := flag.String("qrels", "bench/testdata/pg15-bookindex.qrels.jsonl", "ground truth")
 	base := flag.String("base", "", "base URL the qrels are relative to")
-	grid := flag.String("grid", "5,3,1,0,2,2", "settings separated by ';', each title,heading,body,phraseBoost,perPage,keywords")
+	grid := flag.String("grid", "5,3,1,2,1", "settings separated by ';', each title,heading,body,keywords,perPage")
 	fused := flag.String("fused", "", "settings separated by ';', each pool,gamma,beta,perPage: evaluate the experimental fused ranking instead")
 	flag.Parse()
 	ctx := context.Background()
@@ -53,11 +53,11 @@ func main() {
 		}
 		return
 	}
-	fmt.Println("| title | heading | body | phrase | per page | page R@10 | page MRR | section R@10 | section MRR |")
+	fmt.Println("| title | heading | body | keywords | per page | page R@10 | page MRR | section R@10 | section MRR |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, setting := range strings.Split(*grid, ";") {
 		v := parseFloats(setting)
-		if err := db.SetWeights(sqlite.Weights{Title: v[0], Heading: v[1], Body: v[2], Keywords: v[5]}, v[3]); err != nil {
+		if err := db.SetWeights(sqlite.Weights{Title: v[0], Heading: v[1], Body: v[2], Keywords: v[3]}); err != nil {
 			log.Fatal(err)
 		}
 		svc, err := kb.New(db, kb.Options{MaxPassagesPerPage: int(v[4])})
@@ -73,12 +73,12 @@ func main() {
 	}
 }
 
-func parseFloats(s string) []float64 { return parseN(s, 6) }
+func parseFloats(s string) []float64 { return parseN(s, 5) }
 
 func parseN(s string, n int) []float64 {
 	parts := strings.Split(s, ",")
 	if len(parts) != n {
-		log.Fatalf("setting %q: want title,heading,body,phraseBoost,perPage", s)
+		log.Fatalf("setting %q: want title,heading,body,keywords,perPage", s)
 	}
 	out := make([]float64, len(parts))
 	for i, p := range parts {
