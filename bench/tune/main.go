@@ -21,7 +21,7 @@ func main() {
 	qrelsPath := flag.String("qrels", "bench/testdata/pg15-bookindex.qrels.jsonl", "ground truth")
 	base := flag.String("base", "", "base URL the qrels are relative to")
 	grid := flag.String("grid", "5,3,1,2,1", "settings separated by ';', each title,heading,body,keywords,perPage")
-	fused := flag.String("fused", "", "settings separated by ';', each pool,gamma,beta,perPage: evaluate the experimental fused ranking instead")
+	pages := flag.Bool("pages", false, "evaluate the baseline instead: plain BM25 over whole pages")
 	flag.Parse()
 	ctx := context.Background()
 	baseURL, err := url.Parse(*base)
@@ -42,15 +42,21 @@ func main() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	if *fused != "" {
-		for _, setting := range strings.Split(*fused, ";") {
-			v := parseN(setting, 4)
-			rep, err := kb.Evaluate(ctx, fusedSearcher{db: db, pool: int(v[0]), gamma: v[1], beta: v[2], perPage: int(v[3])}, qrels, 10)
-			if err != nil {
-				log.Fatal(err)
-			}
-			fmt.Printf("fused %s: page R@10 %.3f MRR %.3f hit1 %.3f | section R@10 %.3f MRR %.3f\n", setting, rep.Page.Recall, rep.Page.MRR, rep.Page.Hit1, rep.Section.Recall, rep.Section.MRR)
+	if *pages {
+		dir, err := os.MkdirTemp("", "panther-tune")
+		if err != nil {
+			log.Fatal(err)
 		}
+		defer os.RemoveAll(dir)
+		base, err := newPageBM25(ctx, db, dir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rep, err := kb.Evaluate(ctx, base, qrels, 10)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("plain BM25 over whole pages: page R@10 %.3f MRR@10 %.3f nDCG@10 %.3f hit@1 %.3f\n", rep.Page.Recall, rep.Page.MRR, rep.Page.NDCG, rep.Page.Hit1)
 		return
 	}
 	fmt.Println("| title | heading | body | keywords | per page | page R@10 | page MRR | section R@10 | section MRR |")
@@ -73,11 +79,9 @@ func main() {
 	}
 }
 
-func parseFloats(s string) []float64 { return parseN(s, 5) }
-
-func parseN(s string, n int) []float64 {
+func parseFloats(s string) []float64 {
 	parts := strings.Split(s, ",")
-	if len(parts) != n {
+	if len(parts) != 5 {
 		log.Fatalf("setting %q: want title,heading,body,keywords,perPage", s)
 	}
 	out := make([]float64, len(parts))
