@@ -198,7 +198,13 @@ func (c *chunker) split(s *panther.Section, text, prefix, head, body string) {
 		units = append(units, unit{text: head, kind: kindHeading, tokens: headTok})
 	}
 	for _, b := range splitBlocks(body) {
-		b.tokens = countTokens(b.text)
+		// Small blocks are packed by their (high) estimate: exact counts for every paragraph cost
+		// more than the rest of ingest, and only make the parts a little fuller.
+		if est := estimateTokens(b.text); est <= budget/4 {
+			b.tokens = est
+		} else {
+			b.tokens = countTokens(b.text)
+		}
 		if b.tokens <= budget {
 			units = append(units, b)
 			continue

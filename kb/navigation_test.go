@@ -44,3 +44,19 @@ func TestChunkMarksNavigation(t *testing.T) {
 		t.Fatalf("a table of contents was not marked navigation: %+v", chunks)
 	}
 }
+
+func TestKeywords(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"A *partial index* is built over a subset.", "partial index\n"},
+		{"**`work_mem` (`integer`)** sets the memory.", "`work_mem` (`integer`)\n"},
+		{"Use `pg_dump` and *not* `pg_restore`.", "pg_dump\nnot\npg_restore\n"},
+		{"- list item * 2 = x", ""},
+		{"```\n*not* `emphasis` in code\n```\nafter *yes*", "yes\n"},
+		{"unclosed *star and `tick", ""},
+	}
+	for _, tt := range tests {
+		if got := keywords(tt.text); got != tt.want {
+			t.Errorf("keywords(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}

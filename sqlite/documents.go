@@ -262,7 +262,11 @@ func (db *DB) documentWhere(ctx context.Context, what string, markdown bool, whe
 	if markdown {
 		md = `d.markdown`
 	}
-	row := db.read.QueryRowContext(ctx, `SELECT `+docColumns+`, `+md+`, d.links FROM documents d WHERE `+where, arg)
+	st, err := db.readStmt(ctx, `SELECT `+docColumns+`, `+md+`, d.links FROM documents d WHERE `+where)
+	if err != nil {
+		return panther.Document{}, fmt.Errorf("%s: %w", what, err)
+	}
+	row := st.QueryRowContext(ctx, arg)
 	var d panther.Document
 	var links string
 	dest := append(docDest(&d), &d.Markdown, &links)

@@ -59,7 +59,11 @@ func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit
 }
 
 func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int) ([]panther.Hit, error) {
-	rows, err := db.read.QueryContext(ctx, searchSQL, match, rankExpr, limit)
+	st, err := db.readStmt(ctx, searchSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, match, rankExpr, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,8 +67,27 @@ type DB struct {
 	read  *sql.DB // query-only pool
 	rank  atomic.Pointer[rankConfig]
 	put   *putStmts
+	// readStmts caches prepared read statements by their SQL: preparing costs more than running
+	// the point lookups a crawl makes for every page.
+	readStmts sync.Map
 
 	exhaustiveOR bool
+}
+
+// readStmt returns the read pool's prepared statement for query, preparing it once.
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.readStmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.readStmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // rankConfig is swapped as a whole so that a search never sees half of a weight update.
@@ -216,6 +236,11 @@ func (db *DB) Close() error {
 	if db.put != nil {
 		db.put.close()
 	}
+	db.readStmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		db.readStmts.Delete(k)
+		return true
+	})
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,8 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	dbFlag         string
+	cpuProfile     string
+	profileFile    *os.File
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -87,6 +90,10 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
+	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return a.startProfile() }
+	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { a.stopProfile() }
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
 	root.AddCommand(a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
 	return root
@@ -175,4 +182,31 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// startProfile starts the CPU profile asked for with the hidden --cpuprofile flag, for measuring
+// where a crawl or a search spends its time (BENCHMARKS.md).
+func (a *app) startProfile() error {
+	if a.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(a.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	a.profileFile = f
+	return nil
+}
+
+func (a *app) stopProfile() {
+	if a.profileFile == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	a.profileFile.Close()
+	a.profileFile = nil
 }
