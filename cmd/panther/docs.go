@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"panther"
+	"panther/kb"
 )
 
 func (a *app) docsCommand() *cobra.Command {
@@ -84,7 +85,7 @@ func (a *app) docsShowCommand() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("read %s: %w", pageURL, err)
 				}
-				section := sectionText(chunks, anchor)
+				section := kb.SectionMarkdown(chunks, anchor)
 				if section == "" {
 					return panther.NotFoundf("%s has no section #%s", pageURL, anchor)
 				}
@@ -99,36 +100,6 @@ func (a *app) docsShowCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the document (metadata and markdown) as one JSON document")
 	return cmd
-}
-
-// sectionText joins the chunks of one section. Split sections overlap by design, so only the first
-// part is taken whole and later parts contribute what the previous one did not already end with.
-func sectionText(chunks []panther.Chunk, anchor string) string {
-	var parts []string
-	for _, c := range chunks {
-		if c.Anchor == anchor {
-			parts = append(parts, c.Text)
-		}
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	out := parts[0]
-	for _, p := range parts[1:] {
-		out = joinOverlapping(out, p)
-	}
-	return out
-}
-
-// joinOverlapping appends next to prev without repeating the longest suffix of prev that next starts with.
-func joinOverlapping(prev, next string) string {
-	maxOverlap := min(len(prev), len(next))
-	for n := maxOverlap; n > 0; n-- {
-		if strings.HasSuffix(prev, next[:n]) {
-			return prev + next[n:]
-		}
-	}
-	return prev + "\n\n" + next
 }
 
 func truncate(s string, n int) string {

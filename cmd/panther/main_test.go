@@ -154,6 +154,14 @@ func TestCrawlSearchRecrawlOverHTTP(t *testing.T) {
 		t.Errorf("docs show kept the page header:\n%s", md)
 	}
 
+	code, section, errOut := c.run("docs", "show", srv.URL+"/guide/install.html#INSTALL-REQUIREMENTS")
+	if code != 0 || !strings.Contains(section, "zebra-striped") || strings.Contains(section, "Upgrading") || strings.Contains(section, "Download the tarball") {
+		t.Errorf("docs show URL#anchor: exit %d (%s), want just the Requirements section:\n%s", code, errOut, section)
+	}
+	if code, _, errOut := c.run("docs", "show", srv.URL+"/guide/install.html#NO-SUCH-SECTION"); code != 1 || !strings.Contains(errOut, "NO-SUCH-SECTION") {
+		t.Errorf("docs show with an unknown anchor: exit %d, stderr %q", code, errOut)
+	}
+
 	// Nothing changed: every page is answered from validators, nothing re-indexed.
 	c.mustJSON(&sum, "crawl", srv.URL+"/index.html", "--json")
 	if sum.Unchanged != 3 || sum.New+sum.Changed != 0 {
