@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"panther/internal/cputime"
 )
 
 const pgManual = "/usr/share/doc/postgresql-doc-15/html"
@@ -40,7 +42,7 @@ func BenchmarkExtractPostgresManual(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuSeconds()
+	cpu0 := cputime.Used().Seconds()
 	for b.Loop() {
 		for _, p := range pages {
 			if _, err := Extract(p.url, "text/html", p.body); err != nil {
@@ -53,7 +55,7 @@ func BenchmarkExtractPostgresManual(b *testing.B) {
 		b.ReportMetric(float64(b.N*len(pages))/sec, "pages/s")
 		b.ReportMetric(sec*1e3/float64(b.N*len(pages)), "ms/page")
 	}
-	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+	if cpu := cputime.Used().Seconds() - cpu0; cpu > 0 {
 		b.ReportMetric(cpu*1e3/float64(b.N*len(pages)), "cpu-ms/page")
 	}
 }

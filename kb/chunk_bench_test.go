@@ -1,20 +1,10 @@
 package kb
 
 import (
-	"syscall"
 	"testing"
-	"time"
-)
 
-// cpuTime is the process's user+system CPU time. The benchmarks report it per page besides wall time
-// because the machines this runs on are shared: wall time per op swings with the load, CPU time much less.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"panther/internal/cputime"
+)
 
 // benchChunk reports ns/op per page (one op chunks every page once, so ns/page is ns/op / pages)
 // and the shape of the result.
@@ -35,13 +25,13 @@ func benchChunk(b *testing.B, pages []corpusPage) {
 	}
 	b.SetBytes(int64(bytes))
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		for _, p := range pages {
 			Chunk(p.sections, ChunkOptions{})
 		}
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*len(pages)), "cpu-ns/page")
+	b.ReportMetric(float64((cputime.Used()-cpu0).Nanoseconds())/float64(b.N*len(pages)), "cpu-ns/page")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pages)), "ns/page")
 	b.ReportMetric(float64(chunks)/float64(len(pages)), "chunks/page")
 	b.ReportMetric(float64(tokens)/float64(chunks), "tokens/chunk")
@@ -70,13 +60,13 @@ func BenchmarkCountTokens(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(n))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		for _, s := range all {
 			countTokens(s)
 		}
 	}
-	b.ReportMetric(float64(n*b.N)/float64((cpuTime()-cpu0).Microseconds()), "cpu-MB/s")
+	b.ReportMetric(float64(n*b.N)/float64((cputime.Used()-cpu0).Microseconds()), "cpu-MB/s")
 }
 
 // BenchmarkCountTokensPackage is the tokenizer package's own Count on the same text.
@@ -95,7 +85,7 @@ func BenchmarkCountTokensPackage(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(n))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		for _, s := range all {
 			if _, err := c.Count(s); err != nil {
@@ -103,7 +93,7 @@ func BenchmarkCountTokensPackage(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(n*b.N)/float64((cpuTime()-cpu0).Microseconds()), "cpu-MB/s")
+	b.ReportMetric(float64(n*b.N)/float64((cputime.Used()-cpu0).Microseconds()), "cpu-MB/s")
 }
 
 func BenchmarkEstimateTokens(b *testing.B) {
@@ -117,11 +107,11 @@ func BenchmarkEstimateTokens(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(n))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		for _, s := range all {
 			estimateTokens(s)
 		}
 	}
-	b.ReportMetric(float64(n*b.N)/float64((cpuTime()-cpu0).Microseconds()), "cpu-MB/s")
+	b.ReportMetric(float64(n*b.N)/float64((cputime.Used()-cpu0).Microseconds()), "cpu-MB/s")
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"panther"
+	"panther/internal/cputime"
 	"panther/sqlite"
 )
 
@@ -210,7 +211,7 @@ func BenchmarkSearchLexical(b *testing.B) {
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
 		if _, err := db.SearchLexical(ctx, panther.Query{Text: benchQueries[i%len(benchQueries)], K: 10}); err != nil {
@@ -218,7 +219,7 @@ func BenchmarkSearchLexical(b *testing.B) {
 		}
 		lat = append(lat, time.Since(start))
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Used()-cpu)/float64(b.N), "cpu-ns/op")
 	reportPercentiles(b, lat)
 }
 
@@ -279,7 +280,7 @@ func BenchmarkPutDocument(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for i := 0; b.Loop(); i++ {
 				d := tenChunk[i%len(tenChunk)]
 				if mode == "new" {
@@ -291,7 +292,7 @@ func BenchmarkPutDocument(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Used()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
