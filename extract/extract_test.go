@@ -2,6 +2,7 @@ package extract
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -541,5 +542,39 @@ func TestGarbage(t *testing.T) {
 		}
 		res, _ := Markdown(nil, []byte(in))
 		checkInvariants(t, res)
+	}
+}
+
+func TestHeadingTrail(t *testing.T) {
+	tests := []struct {
+		name string
+		html string
+		want [][]string // every section's heading path
+	}{
+		{"DocBook up link", `<div class="navheader"><a accesskey="u" href="indexes.html" title="Chapter 11. Indexes">Up</a></div>
+			<div class="sect1" id="P"><h2>11.8. Partial Indexes</h2><p>A partial index.</p><h3>Examples</h3><p>More.</p></div>`,
+			[][]string{{"Chapter 11. Indexes", "11.8. Partial Indexes"}, {"Chapter 11. Indexes", "11.8. Partial Indexes", "Examples"}}},
+		{"link rel=up in head", `<html><head><title>Sub</title><link rel="up" href="/guide/" title="User Guide"></head><body><h1>Sub</h1><p>text</p></body></html>`,
+			[][]string{{"User Guide", "Sub"}}},
+		{"breadcrumb trail without Home and the page itself", `<nav aria-label="Breadcrumbs"><ol><li><a href="/">Home</a></li><li><a href="/docs/">Docs</a></li><li><a href="/docs/setup/">Setup</a></li><li>Install</li></ol></nav>
+			<main><h1>Install</h1><p>Run the installer.</p></main>`,
+			[][]string{{"Docs", "Setup", "Install"}}},
+		{"no trail", `<h1>Alone</h1><p>text</p>`, [][]string{{"Alone"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, _ := url.Parse("https://example.org/docs/page.html")
+			res, err := HTML(u, []byte(tt.html))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, s := range res.Sections {
+				got = append(got, s.Heading)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("heading paths %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

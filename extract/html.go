@@ -49,8 +49,82 @@ func HTML(pageURL *url.URL, body []byte) (*Result, error) {
 		p.skip = nil
 		md, secs = render(p, p.body, title, limit)
 	}
+	if trail := p.trail(title); len(trail) > 0 {
+		for i := range secs {
+			secs[i].Heading = append(trail[:len(trail):len(trail)], secs[i].Heading...)
+		}
+	}
 	res.Title, res.Markdown, res.Sections = title, md, secs
 	return res, nil
+}
+
+// trail is where the page sits in its site, outermost first, without the page itself: a breadcrumb
+// trail when the page has one, else its parent's title from an "up" link. It starts every section's
+// heading path, so that "11.8. Partial Indexes" reads, and is found, as part of "Chapter 11.
+// Indexes" — the words a section is known by often live only in the chapter around it.
+func (p *page) trail(title string) []string {
+	var out []string
+	for _, c := range p.crumbs {
+		if strings.EqualFold(c, title) || strings.EqualFold(c, "home") || len(out) == 8 {
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 && p.upTitle != "" && !strings.EqualFold(p.upTitle, title) {
+		out = []string{p.upTitle}
+	}
+	return out
+}
+
+// isBreadcrumb recognises a breadcrumb trail's container by its ARIA label, class or id.
+func isBreadcrumb(n *html.Node) bool {
+	switch n.DataAtom {
+	case atom.Nav, atom.Ol, atom.Ul, atom.Div:
+	default:
+		return false
+	}
+	for _, key := range []string{"aria-label", "class", "id"} {
+		if strings.Contains(strings.ToLower(attr(n, key)), "breadcrumb") {
+			return true
+		}
+	}
+	return false
+}
+
+// breadcrumbTexts are the texts of a trail's items: its links, and a last item without one.
+func breadcrumbTexts(n *html.Node) []string {
+	out := []string{}
+	walk(n, func(c *html.Node) bool {
+		if c.Type != html.ElementNode || (c.DataAtom != atom.A && c.DataAtom != atom.Li) {
+			return true
+		}
+		if c.DataAtom == atom.Li && hasChildElement(c, atom.A) {
+			return true
+		}
+		var sb strings.Builder
+		walk(c, func(t *html.Node) bool {
+			if t.Type == html.TextNode {
+				sb.WriteString(t.Data)
+			}
+			return sb.Len() < 200
+		})
+		if t := collapseSpace(sb.String()); t != "" && utf8.RuneCountInString(t) <= 120 {
+			out = append(out, t)
+		}
+		return false
+	})
+	return out
+}
+
+func hasChildElement(n *html.Node, a atom.Atom) bool {
+	found := false
+	walk(n, func(c *html.Node) bool {
+		if c != n && c.Type == html.ElementNode && c.DataAtom == a {
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 // hasText says whether md holds more than its "# title" line.
@@ -89,6 +163,8 @@ type page struct {
 	titleTag  string
 	goTitle   string
 	canonical string
+	upTitle   string   // the parent page's title, from rel="up" or DocBook's accesskey="u" link
+	crumbs    []string // the texts of the first breadcrumb trail
 	baseHref  string
 	noIndex   bool
 	noFollow  bool
@@ -183,6 +259,9 @@ func (p *page) scan(doc *html.Node) {
 
 // enter looks at an element on the way down and says whether its children are worth a visit.
 func (p *page) enter(n *html.Node) bool {
+	if p.crumbs == nil && isBreadcrumb(n) {
+		p.crumbs = breadcrumbTexts(n)
+	}
 	switch n.DataAtom {
 	case atom.Title:
 		if p.titleTag == "" && n.FirstChild != nil {
@@ -196,6 +275,9 @@ func (p *page) enter(n *html.Node) bool {
 	case atom.Link:
 		if p.canonical == "" && hasToken(attr(n, "rel"), "canonical") {
 			p.canonical = attr(n, "href")
+		}
+		if p.upTitle == "" && hasToken(attr(n, "rel"), "up") {
+			p.upTitle = collapseSpace(attr(n, "title"))
 		}
 	case atom.Meta:
 		if strings.EqualFold(attr(n, "name"), "robots") {
@@ -211,6 +293,10 @@ func (p *page) enter(n *html.Node) bool {
 			}
 		}
 	case atom.A, atom.Area:
+		if p.upTitle == "" && (hasToken(attr(n, "rel"), "up") || attr(n, "accesskey") == "u") {
+			// The link's text is "Up" or an arrow; its title names the parent.
+			p.upTitle = collapseSpace(attr(n, "title"))
+		}
 		if h, ok := attrOK(n, "href"); ok {
 			p.rawLinks = append(p.rawLinks, h)
 		}

@@ -61,13 +61,13 @@ func TestPostgresManualQuality(t *testing.T) {
 		t.Errorf("only %d queries evaluated", report.Queries)
 	}
 	// Floors just under the figures measured and recorded in BENCHMARKS.md, so that a change that
-	// costs retrieval quality fails here; the issue's aims (0.95 and 0.80) are not reached yet.
+	// costs retrieval quality fails here. The issue aims at page-level recall@10 0.95, not reached yet.
 	floors := []struct {
 		level, metric string
 		min           float64
 	}{
-		{"page", "recall@10", 0.93}, {"page", "mrr@10", 0.78},
-		{"section", "recall@10", 0.85}, {"section", "mrr@10", 0.70},
+		{"page", "recall@10", 0.93}, {"page", "mrr@10", 0.80},
+		{"section", "recall@10", 0.86}, {"section", "mrr@10", 0.75},
 	}
 	for _, f := range floors {
 		m := report.Page
