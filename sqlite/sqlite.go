@@ -40,7 +40,7 @@ type Weights struct {
 
 // DefaultWeights were chosen with `panther eval` on the PostgreSQL manual's book index (see
 // BENCHMARKS.md): title and headings above emphasised words above body text.
-var DefaultWeights = Weights{Title: 5, Heading: 3, Body: 1, Keywords: 2}
+var DefaultWeights = Weights{Title: 5, Heading: 3, Body: 1, Keywords: 3}
 
 // DefaultBusyTimeout bounds how long a connection waits for another process's lock before failing.
 const DefaultBusyTimeout = 10 * time.Second
