@@ -51,7 +51,10 @@ func HTML(pageURL *url.URL, body []byte) (*Result, error) {
 	}
 	if trail := p.trail(title); len(trail) > 0 {
 		for i := range secs {
-			secs[i].Heading = append(trail[:len(trail):len(trail)], secs[i].Heading...)
+			// Text before the first heading (level 0) keeps an empty path: it is under no heading.
+			if secs[i].Level > 0 {
+				secs[i].Heading = append(trail[:len(trail):len(trail)], secs[i].Heading...)
+			}
 		}
 	}
 	res.Title, res.Markdown, res.Sections = title, md, secs

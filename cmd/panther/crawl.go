@@ -124,6 +124,15 @@ func (a *app) runCrawl(ctx context.Context, seed string, f crawlFlags, rateSet b
 	if f.rate < 0 {
 		return panther.Invalidf("--rate must be 0 (unlimited) or more, got %g", f.rate)
 	}
+	if f.maxBody <= 0 || f.timeout <= 0 {
+		return panther.Invalidf("--max-body and --timeout must be more than 0")
+	}
+	if f.retries < 0 {
+		return panther.Invalidf("--retries must be 0 or more, got %d", f.retries)
+	}
+	if f.retries == 0 {
+		opts.Retries = -1 // crawl.Options reads 0 as "the default"; the flag's 0 means none
+	}
 	if !rateSet && isLocalSeed(seed) {
 		opts.HostRate = 0
 	}
@@ -191,7 +200,18 @@ func (a *app) runCrawl(ctx context.Context, seed string, f crawlFlags, rateSet b
 	if interrupted {
 		return errors.New("crawl interrupted; its progress is saved: run the same command again to resume")
 	}
+	if runErr == nil && sum.Fetched == 0 && len(sum.Failed)+len(sum.Skipped) > 0 {
+		// A seed that could not be fetched at all is a failed crawl, whatever the per-page counts say.
+		return fmt.Errorf("nothing could be fetched from %s (skipped: %s; failed: %s)", seed, orNone(byReason(sum.Skipped)), orNone(byReason(sum.Failed)))
+	}
 	return runErr
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func summaryJSON(seed string, s crawl.Summary, interrupted bool) crawlSummaryJSON {

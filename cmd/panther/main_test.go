@@ -66,6 +66,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"eval without qrels", []string{"eval"}, 2, "--qrels"},
 		{"eval with missing qrels file", []string{"eval", "--qrels", "/nonexistent/q.jsonl"}, 2, "/nonexistent/q.jsonl"},
 		{"postgres not yet", []string{"--db", "postgres://u:secret@h/db", "status"}, 2, "PostgreSQL"},
+		{"unreachable seed", []string{"crawl", "--retries", "0", "--timeout", "2s", "http://127.0.0.1:1/docs/"}, 1, "nothing could be fetched"},
 		{"show a page that is not stored", []string{"docs", "show", "https://nowhere.example/x"}, 1, "not found"},
 	}
 	for _, tt := range tests {
