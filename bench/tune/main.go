@@ -21,6 +21,7 @@ func main() {
 	qrelsPath := flag.String("qrels", "bench/testdata/pg15-bookindex.qrels.jsonl", "ground truth")
 	base := flag.String("base", "", "base URL the qrels are relative to")
 	grid := flag.String("grid", "5,3,1,2,1", "settings separated by ';', each title,heading,body,keywords,perPage")
+	exhaustive := flag.Bool("or", false, "rank every chunk holding any query word, not those holding all of them first")
 	pages := flag.Bool("pages", false, "evaluate the baseline instead: plain BM25 over whole pages")
 	flag.Parse()
 	ctx := context.Background()
@@ -37,7 +38,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, *dbPath)
+	db, err := sqlite.OpenWith(ctx, *dbPath, sqlite.Options{ExhaustiveOR: *exhaustive})
 	if err != nil {
 		log.Fatal(err)
 	}
