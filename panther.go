@@ -6,6 +6,7 @@
 package panther
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -208,4 +209,15 @@ type Stats struct {
 	Gone      int   `json:"gone"`
 	Chunks    int   `json:"chunks"`
 	SizeBytes int64 `json:"size_bytes"`
+}
+
+// Embedder turns passages and queries into vectors that are close when their meanings are.
+type Embedder interface {
+	// Embed returns one vector per text, in order, each of Dimensions() floats.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Model names what makes the vectors, recorded with every vector so that vectors of different
+	// models are never compared ("openai:text-embedding-3-small", "builtin:glove-sif-100d@1").
+	Model() string
+	// Dimensions is the length of every vector Embed returns.
+	Dimensions() int
 }
