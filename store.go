@@ -86,3 +86,25 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 	Close() error
 }
+
+// VectorIndex keeps passage vectors, each recorded with the model that made it, so that vectors of
+// different models are never compared.
+type VectorIndex interface {
+	// PutVectors stores the vectors of chunks made by model; every vector has the same length.
+	// Chunks that no longer exist are skipped.
+	PutVectors(ctx context.Context, model string, vectors []ChunkVector) error
+	// ChunksToEmbed returns up to limit searchable chunks of current documents that have no vector
+	// from model, oldest first, so that embedding them in batches resumes where it stopped.
+	ChunksToEmbed(ctx context.Context, model string, limit int) ([]Chunk, error)
+	// SearchVectors returns the k searchable chunks of current documents whose vectors from model are
+	// nearest to q by cosine similarity, best first; Score is the similarity.
+	SearchVectors(ctx context.Context, model string, q []float32, k int) ([]Hit, error)
+	// VectorCoverage counts the searchable chunks of current documents, and those with a vector from model.
+	VectorCoverage(ctx context.Context, model string) (withVector, searchable int, err error)
+}
+
+// ChunkVector is one chunk's vector.
+type ChunkVector struct {
+	ChunkID int64
+	Vector  []float32
+}

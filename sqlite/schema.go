@@ -73,6 +73,37 @@ CREATE TABLE frontier (
 	PRIMARY KEY (source_id, url)
 );
 `,
+	// 2: passage vectors, per embedding model.
+	`
+CREATE TABLE embedders (
+	id         INTEGER PRIMARY KEY,
+	model      TEXT NOT NULL,
+	dims       INTEGER NOT NULL CHECK (dims > 0),
+	created_at INTEGER NOT NULL,
+	UNIQUE (model, dims)
+);
+
+-- One row per chunk and model; the vector is dims little-endian float32s. Vectors go with their chunk:
+-- a replaced page's chunks, and so their vectors, are deleted in the same transaction.
+CREATE TABLE vectors (
+	embedder_id INTEGER NOT NULL REFERENCES embedders(id) ON DELETE CASCADE,
+	chunk_id    INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+	vec         BLOB NOT NULL,
+	PRIMARY KEY (embedder_id, chunk_id)
+) WITHOUT ROWID;
+CREATE INDEX vectors_chunk ON vectors(chunk_id);
+
+-- epoch changes with every write that changes which vectors exist, so that a process holding
+-- vectors in memory for search knows when to reload them, whoever wrote.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('vectors_epoch', 0);
+CREATE TRIGGER vectors_epoch_insert AFTER INSERT ON vectors BEGIN
+	UPDATE meta SET value = value + 1 WHERE key = 'vectors_epoch';
+END;
+CREATE TRIGGER vectors_epoch_delete AFTER DELETE ON vectors BEGIN
+	UPDATE meta SET value = value + 1 WHERE key = 'vectors_epoch';
+END;
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

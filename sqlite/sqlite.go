@@ -26,7 +26,10 @@ import (
 	"panther"
 )
 
-var _ panther.Store = (*DB)(nil)
+var (
+	_ panther.Store       = (*DB)(nil)
+	_ panther.VectorIndex = (*DB)(nil)
+)
 
 // Weights are the BM25 column weights of the lexical index: how much a match in a document's title,
 // a chunk's heading path, its body or its keywords (the words it emphasises) counts. A keyword is also
@@ -70,6 +73,8 @@ type DB struct {
 	// readStmts caches prepared read statements by their SQL: preparing costs more than running
 	// the point lookups a crawl makes for every page.
 	readStmts sync.Map
+	// vectors caches each model's vectors for exact search; see vectors.go.
+	vectors vectorCache
 
 	exhaustiveOR bool
 }
