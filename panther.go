@@ -149,6 +149,28 @@ type Query struct {
 	Text string `json:"query"`
 	// K is the number of hits wanted.
 	K int `json:"k"`
+	// Mode chooses lexical, vector or hybrid ranking; empty means the service's default.
+	Mode SearchMode `json:"mode,omitempty"`
+}
+
+// SearchMode says which side of the knowledge base ranks a search.
+type SearchMode string
+
+const (
+	ModeLexical SearchMode = "lexical"
+	ModeVector  SearchMode = "vector"
+	ModeHybrid  SearchMode = "hybrid"
+)
+
+// ParseSearchMode checks a mode given by a user.
+func ParseSearchMode(s string) (SearchMode, error) {
+	switch m := SearchMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ModeLexical, ModeVector, ModeHybrid:
+		return m, nil
+	case "":
+		return "", nil
+	}
+	return "", Invalidf("search mode %q: want lexical, vector or hybrid", s)
 }
 
 // DefaultK is the number of hits a search returns when the caller does not say.
@@ -181,6 +203,8 @@ type Hit struct {
 	Text    string  `json:"text,omitempty"`
 	Snippet string  `json:"snippet"`
 	Score   float64 `json:"score"`
+	// Found says which side found the passage: "lexical", "vector" or "both".
+	Found string `json:"found,omitempty"`
 }
 
 // FrontierState is where a URL stands in a crawl run.

@@ -31,7 +31,15 @@ type Options struct {
 	MaxPassagesPerPage int
 	// KeepEmptySections: see ChunkOptions.
 	KeepEmptySections bool
+	// Embedder makes the vectors of vector and hybrid search; nil means lexical search only. The
+	// store must then also be a panther.VectorIndex.
+	Embedder panther.Embedder
+	// VectorWeight is the vector side's share of a hybrid score, 0 to 1 (DefaultVectorWeight).
+	VectorWeight float64
 }
+
+// DefaultVectorWeight: see BENCHMARKS.md for the weights measured.
+const DefaultVectorWeight = 0.3
 
 // DefaultMaxPassagesPerPage gives each page one passage, its best: ten hits from ten pages find the
 // right page more often than ten hits from fewer pages (on the PostgreSQL manual's book index,
@@ -52,6 +60,10 @@ type Service struct {
 	store    Store
 	chunking ChunkOptions
 	perPage  int
+	// embedder and vectors are nil for a lexical-only service.
+	embedder     panther.Embedder
+	vectors      panther.VectorIndex
+	vectorWeight float64
 }
 
 // New returns a service over store.
@@ -78,7 +90,21 @@ func New(store Store, opts Options) (*Service, error) {
 	if perPage == 0 {
 		perPage = DefaultMaxPassagesPerPage
 	}
-	return &Service{store: store, chunking: co, perPage: perPage}, nil
+	svc := &Service{store: store, chunking: co, perPage: perPage, embedder: opts.Embedder, vectorWeight: opts.VectorWeight}
+	if svc.vectorWeight == 0 {
+		svc.vectorWeight = DefaultVectorWeight
+	}
+	if svc.vectorWeight < 0 || svc.vectorWeight > 1 {
+		return nil, panther.Invalidf("kb: vector weight must be between 0 and 1, got %g", opts.VectorWeight)
+	}
+	if opts.Embedder != nil {
+		vi, ok := store.(panther.VectorIndex)
+		if !ok {
+			return nil, panther.Invalidf("kb: an embedder needs a store that keeps vectors")
+		}
+		svc.vectors = vi
+	}
+	return svc, nil
 }
 
 // Ingest stores a fetched page and its sections. A page whose content is already stored under another
@@ -138,17 +164,31 @@ func (s *Service) Search(ctx context.Context, q panther.Query) ([]panther.Hit, e
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
+	mode := q.Mode
+	if mode == "" {
+		mode = s.DefaultMode()
+	}
+	if mode != panther.ModeLexical && s.embedder == nil {
+		return nil, panther.Invalidf("search: %s search needs an embedder, and none is configured", mode)
+	}
+	var qvec []float32
+	if mode != panther.ModeLexical {
+		vecs, err := s.embedder.Embed(ctx, []string{q.Text})
+		if err != nil {
+			return nil, fmt.Errorf("search %q: embed the query: %w", q.Text, err)
+		}
+		qvec = vecs[0]
+	}
 	pool := q
 	if s.perPage > 0 {
 		pool.K = min(q.K*candidatePoolFactor, max(maxCandidates, q.K), panther.MaxK)
 	}
 	var out []panther.Hit
 	for {
-		hits, err := s.store.SearchLexical(ctx, pool)
+		hits, err := s.candidates(ctx, mode, pool, qvec)
 		if err != nil {
 			return nil, fmt.Errorf("search %q: %w", q.Text, err)
 		}
-		rerank(hits, q.Text)
 		out = diversify(hits, q.K, s.perPage)
 		// One page with many matching sections can fill the whole pool; look deeper (once or twice,
 		// up to the bound) before returning fewer hits than asked for.

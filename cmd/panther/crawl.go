@@ -64,7 +64,7 @@ leave search. An interrupted crawl (Ctrl-C, kill, crash) resumes where it stoppe
   panther crawl https://go.dev/doc/ --include '/doc/' --exclude '/play/' --rate 2`,
 		Args: exactArgs(1, "one SEED (a URL, sitemap URL or local path)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runCrawl(cmd.Context(), args[0], f, cmd.Flags().Changed("rate"))
+			return a.runCrawl(cmd, args[0], f, cmd.Flags().Changed("rate"))
 		},
 	}
 	fl := cmd.Flags()
@@ -98,10 +98,13 @@ type crawlSummaryJSON struct {
 	Failed      map[string]int `json:"failed"`
 	Seconds     float64        `json:"seconds"`
 	PagesPerSec float64        `json:"pages_per_sec"`
-	Interrupted bool           `json:"interrupted,omitempty"`
+	// Embedded counts the passages given vectors after the crawl.
+	Embedded    int  `json:"embedded"`
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
-func (a *app) runCrawl(ctx context.Context, seed string, f crawlFlags, rateSet bool) error {
+func (a *app) runCrawl(cmd *cobra.Command, seed string, f crawlFlags, rateSet bool) error {
+	ctx := cmd.Context()
 	opts := crawl.Options{
 		MaxDepth:        f.maxDepth,
 		MaxPages:        f.maxPages,
@@ -190,6 +193,14 @@ func (a *app) runCrawl(ctx context.Context, seed string, f crawlFlags, rateSet b
 		return runErr
 	}
 	out := summaryJSON(seed, sum, interrupted)
+	if !interrupted && runErr == nil && svc.Embedder() != nil {
+		n, err := a.backfill(cmd, svc, f.quiet)
+		out.Embedded = n
+		if err != nil {
+			// The pages are stored and searchable by words; only their vectors are missing.
+			fmt.Fprintf(a.stderr, "panther: warning: embedding passages: %s (run 'panther embed' to finish)\n", oneLine(err.Error()))
+		}
+	}
 	if f.jsonOut {
 		if err := a.printJSON(out); err != nil {
 			return err
@@ -241,6 +252,9 @@ func printSummary(w io.Writer, s crawlSummaryJSON) {
 	}
 	if len(s.Failed) > 0 {
 		fmt.Fprintf(w, "  failed: %s\n", byReason(s.Failed))
+	}
+	if s.Embedded > 0 {
+		fmt.Fprintf(w, "  embedded %d passages\n", s.Embedded)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,7 +14,7 @@ import (
 )
 
 func (a *app) evalCommand() *cobra.Command {
-	var qrelsPath, base, perQueryPath string
+	var qrelsPath, base, perQueryPath, modeFlag string
 	var k int
 	var jsonOut bool
 	cmd := &cobra.Command{
@@ -60,7 +61,11 @@ Relative entries are resolved against --base. Metrics are averaged over all quer
 				return err
 			}
 			defer db.Close()
-			report, err := kb.Evaluate(cmd.Context(), svc, qrels, k)
+			mode, err := panther.ParseSearchMode(modeFlag)
+			if err != nil {
+				return err
+			}
+			report, err := kb.Evaluate(cmd.Context(), modeSearcher{svc, mode}, qrels, k)
 			if err != nil {
 				return err
 			}
@@ -77,6 +82,7 @@ Relative entries are resolved against --base. Metrics are averaged over all quer
 		},
 	}
 	cmd.Flags().StringVar(&qrelsPath, "qrels", "", "the ground truth: JSON lines of {\"query\", \"relevant\": [URL or URL#anchor, ...]}")
+	cmd.Flags().StringVar(&modeFlag, "mode", "", "lexical, vector or hybrid, as for search")
 	cmd.Flags().StringVar(&base, "base", "", "resolve relative URLs in the qrels against this URL")
 	cmd.Flags().IntVar(&k, "k", 10, "the cut-off for Recall@k (and the number of hits asked for)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")
@@ -113,4 +119,15 @@ func printReport(a *app, r kb.Report) {
 		row("section", *r.Section)
 		fmt.Fprintf(a.stdout, "(section level over the %d queries whose ground truth names sections)\n", r.SectionQueries)
 	}
+}
+
+// modeSearcher runs every search of an evaluation in one mode.
+type modeSearcher struct {
+	s    kb.Searcher
+	mode panther.SearchMode
+}
+
+func (m modeSearcher) Search(ctx context.Context, q panther.Query) ([]panther.Hit, error) {
+	q.Mode = m.mode
+	return m.s.Search(ctx, q)
 }

@@ -39,6 +39,7 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	dbFlag         string
+	embed          embedderFlags
 	cpuProfile     string
 	profileFile    *os.File
 }
@@ -95,7 +96,8 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return a.startProfile() }
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { a.stopProfile() }
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
-	root.AddCommand(a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
+	a.addEmbedderFlags(root)
+	root.AddCommand(a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
 	return root
 }
 
@@ -158,7 +160,12 @@ func (a *app) openKB(ctx context.Context) (*sqlite.DB, *kb.Service, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := kb.New(db, kb.Options{})
+	emb, err := a.embedder()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	svc, err := kb.New(db, kb.Options{Embedder: emb, VectorWeight: a.embed.weight})
 	if err != nil {
 		db.Close()
 		return nil, nil, err

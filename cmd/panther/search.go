@@ -21,16 +21,19 @@ type searchHitJSON struct {
 	Score       float64   `json:"score"`
 	FetchedAt   time.Time `json:"fetched_at"`
 	ContentHash string    `json:"content_hash"`
+	Found       string    `json:"found,omitempty"`
 }
 
 type searchJSON struct {
 	Query string          `json:"query"`
+	Mode  string          `json:"mode"`
 	Hits  []searchHitJSON `json:"hits"`
 }
 
 func (a *app) searchCommand() *cobra.Command {
 	var k int
 	var jsonOut bool
+	var modeFlag string
 	cmd := &cobra.Command{
 		Use:   "search QUERY...",
 		Short: "Search the knowledge base; every passage comes with its citation",
@@ -46,7 +49,11 @@ when the page was fetched, and a snippet of the passage.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := panther.Query{Text: strings.Join(args, " "), K: k}
+			mode, err := panther.ParseSearchMode(modeFlag)
+			if err != nil {
+				return err
+			}
+			q := panther.Query{Text: strings.Join(args, " "), K: k, Mode: mode}
 			if err := q.Validate(); err != nil {
 				return err
 			}
@@ -55,18 +62,31 @@ when the page was fetched, and a snippet of the passage.`,
 				return err
 			}
 			defer db.Close()
+			if q.Mode == "" {
+				q.Mode = svc.DefaultMode()
+			}
 			hits, err := svc.Search(cmd.Context(), q)
 			if err != nil {
 				return fmt.Errorf("search %q: %w", q.Text, err)
 			}
+			if q.Mode != panther.ModeLexical {
+				// Say so when vectors cover only part of the passages: those without one can only be
+				// found by their words.
+				if with, total, err := svc.Coverage(cmd.Context()); err == nil && with < total {
+					fmt.Fprintf(a.stderr, "panther: note: vectors cover %d of %d passages; run 'panther embed' to cover the rest\n", with, total)
+				}
+			}
 			if jsonOut {
-				return a.printJSON(toSearchJSON(q.Text, hits))
+				out := toSearchJSON(q.Text, hits)
+				out.Mode = string(q.Mode)
+				return a.printJSON(out)
 			}
 			printHits(a.stdout, q.Text, hits)
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&k, "k", panther.DefaultK, "number of hits")
+	cmd.Flags().StringVar(&modeFlag, "mode", "", "lexical (words), vector (meaning) or hybrid (both); default hybrid when an embedder is configured")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")
 	return cmd
 }
@@ -76,7 +96,7 @@ func toSearchJSON(query string, hits []panther.Hit) searchJSON {
 	for i, h := range hits {
 		out.Hits[i] = searchHitJSON{
 			URL: h.URL, Title: h.Title, Heading: h.Heading, Anchor: h.Anchor, Snippet: h.Snippet,
-			Score: h.Score, FetchedAt: h.FetchedAt, ContentHash: h.ContentHash,
+			Score: h.Score, FetchedAt: h.FetchedAt, ContentHash: h.ContentHash, Found: h.Found,
 		}
 	}
 	return out
@@ -92,7 +112,11 @@ func printHits(w io.Writer, query string, hits []panther.Hit) {
 		if h.Heading != "" && h.Heading != h.Title {
 			where += " — " + h.Heading
 		}
-		fmt.Fprintf(w, "%d. %s\n   %s\n   %s\n   (score %.2f, fetched %s)\n\n", i+1, where, h.Link(),
-			oneLine(h.Snippet), h.Score, h.FetchedAt.Local().Format("2006-01-02 15:04"))
+		found := ""
+		if h.Found != "" {
+			found = ", found by " + h.Found
+		}
+		fmt.Fprintf(w, "%d. %s\n   %s\n   %s\n   (score %.2f%s, fetched %s)\n\n", i+1, where, h.Link(),
+			oneLine(h.Snippet), h.Score, found, h.FetchedAt.Local().Format("2006-01-02 15:04"))
 	}
 }

@@ -17,7 +17,7 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := a.openStore(cmd.Context())
+			db, svc, err := a.openKB(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -26,11 +26,25 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read status: %w", err)
 			}
+			emb := map[string]any{"model": "none"}
+			if e := svc.Embedder(); e != nil {
+				with, total, err := svc.Coverage(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("read status: %w", err)
+				}
+				emb = map[string]any{"model": e.Model(), "dimensions": e.Dimensions(), "vectors": with, "searchable_chunks": total}
+			}
 			if jsonOut {
-				return a.printJSON(map[string]any{"db": path, "stats": st})
+				return a.printJSON(map[string]any{"db": path, "stats": st, "embedder": emb, "default_mode": svc.DefaultMode()})
 			}
 			fmt.Fprintf(a.stdout, "database   %s (%.1f MB)\nsources    %d\ndocuments  %d current, %d gone\nchunks     %d\n",
 				path, float64(st.SizeBytes)/(1<<20), st.Sources, st.Documents, st.Gone, st.Chunks)
+			if e := svc.Embedder(); e != nil {
+				fmt.Fprintf(a.stdout, "embedder   %s, %d dimensions\nvectors    %d of %d searchable passages\nsearch     %s by default\n",
+					e.Model(), e.Dimensions(), emb["vectors"], emb["searchable_chunks"], svc.DefaultMode())
+			} else {
+				fmt.Fprintf(a.stdout, "embedder   none (lexical search only)\n")
+			}
 			return nil
 		},
 	}
