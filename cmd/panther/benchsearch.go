@@ -17,7 +17,7 @@ import (
 // benchSearchCommand measures search latency over a query set, for bench/run.sh. It is hidden because
 // it is a measuring tool, not a user feature; the figures it prints go into BENCHMARKS.md.
 func (a *app) benchSearchCommand() *cobra.Command {
-	var qrelsPath string
+	var qrelsPath, modeFlag string
 	var k int
 	var jsonOut bool
 	cmd := &cobra.Command{
@@ -26,6 +26,10 @@ func (a *app) benchSearchCommand() *cobra.Command {
 		Hidden: true,
 		Args:   exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			mode, err := panther.ParseSearchMode(modeFlag)
+			if err != nil {
+				return err
+			}
 			f, err := os.Open(qrelsPath)
 			if err != nil {
 				return panther.Invalidf("--qrels: %v", err)
@@ -46,7 +50,7 @@ func (a *app) benchSearchCommand() *cobra.Command {
 			for pass := 0; pass < 2; pass++ {
 				for _, q := range qrels {
 					start := time.Now()
-					if _, err := svc.Search(cmd.Context(), panther.Query{Text: q.Query, K: k}); err != nil {
+					if _, err := svc.Search(cmd.Context(), panther.Query{Text: q.Query, K: k, Mode: mode}); err != nil {
 						return fmt.Errorf("search %q: %w", q.Query, err)
 					}
 					if pass == 1 {
@@ -72,6 +76,7 @@ func (a *app) benchSearchCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&qrelsPath, "qrels", "", "queries (JSON lines with a \"query\" field)")
 	cmd.Flags().IntVar(&k, "k", 10, "hits per search")
+	cmd.Flags().StringVar(&modeFlag, "mode", "", "lexical, vector or hybrid")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")
 	return cmd
 }
