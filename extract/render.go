@@ -376,6 +376,13 @@ func (r *renderer) anchor(n *html.Node) string {
 	if k := len(r.ids); k > 0 && !r.ids[k-1].seen {
 		return r.ids[k-1].id
 	}
+	return LinkAnchor(n)
+}
+
+// LinkAnchor is the anchor a heading carries on a link rather than on itself or a wrapper: an
+// <a id|name> inside it (Sphinx, older DocBook), else an empty <a id|name> just before it. Exported
+// so that tools that build ground truth (bench/paraphrase) name sections exactly as panther cites them.
+func LinkAnchor(n *html.Node) string {
 	var found string
 	walk(n, func(c *html.Node) bool {
 		if found != "" {

@@ -56,6 +56,8 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"panther/extract"
 )
 
 // Qrel is one line of the qrels file.
@@ -327,36 +329,7 @@ func anchorOf(h *html.Node) string {
 			break
 		}
 	}
-	found := ""
-	walk(h, func(c *html.Node) bool {
-		if found != "" {
-			return false
-		}
-		if c.Type == html.ElementNode && c.DataAtom == atom.A {
-			if v := attr(c, "id"); v != "" {
-				found = v
-			} else if v := attr(c, "name"); v != "" {
-				found = v
-			}
-		}
-		return true
-	})
-	if found != "" {
-		return found
-	}
-	for s := h.PrevSibling; s != nil; s = s.PrevSibling {
-		if s.Type == html.TextNode && strings.TrimSpace(s.Data) == "" {
-			continue
-		}
-		if s.Type == html.ElementNode && s.DataAtom == atom.A && s.FirstChild == nil {
-			if v := attr(s, "id"); v != "" {
-				return v
-			}
-			return attr(s, "name")
-		}
-		break
-	}
-	return ""
+	return extract.LinkAnchor(h)
 }
 
 // headingBefore says whether a section heading with text precedes h inside a: the renderer then has
