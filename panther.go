@@ -151,6 +151,14 @@ type Query struct {
 	K int `json:"k"`
 	// Mode chooses lexical, vector or hybrid ranking; empty means the service's default.
 	Mode SearchMode `json:"mode,omitempty"`
+	Filter
+}
+
+// Filter narrows a search to some documents. Zero values mean no restriction.
+type Filter struct {
+	SourceID     int64     `json:"source_id,omitempty"`
+	URLPrefix    string    `json:"url_prefix,omitempty"`
+	FetchedAfter time.Time `json:"fetched_after,omitzero"`
 }
 
 // SearchMode says which side of the knowledge base ranks a search.

@@ -98,7 +98,7 @@ type VectorIndex interface {
 	ChunksToEmbed(ctx context.Context, model string, limit int) ([]Chunk, error)
 	// SearchVectors returns the k searchable chunks of current documents whose vectors from model are
 	// nearest to q by cosine similarity, best first; Score is the similarity.
-	SearchVectors(ctx context.Context, model string, q []float32, k int) ([]Hit, error)
+	SearchVectors(ctx context.Context, model string, q []float32, k int, f Filter) ([]Hit, error)
 	// VectorCoverage counts the searchable chunks of current documents, and those with a vector from model.
 	VectorCoverage(ctx context.Context, model string) (withVector, searchable int, err error)
 }

@@ -31,7 +31,7 @@ func (s *Service) candidates(ctx context.Context, mode panther.SearchMode, pool 
 		lexical = hits
 	}
 	if mode != panther.ModeLexical {
-		hits, err := s.vectors.SearchVectors(ctx, s.embedder.Model(), qvec, pool.K)
+		hits, err := s.vectors.SearchVectors(ctx, s.embedder.Model(), qvec, pool.K, pool.Filter)
 		if err != nil {
 			return nil, err
 		}

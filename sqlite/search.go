@@ -17,12 +17,27 @@ const maxQueryTerms = 32
 // maxTermBytes bounds one term; nothing longer is a word anyone searches for.
 const maxTermBytes = 128
 
+// filterSQL applies a panther.Filter to documents d; filterArgs gives its arguments. Written with
+// every condition always present so that one prepared statement serves every filter.
+const filterSQL = `
+		AND (? = 0 OR d.source_id = ?)
+		AND (? = '' OR substr(d.url, 1, length(?)) = ?)
+		AND (? = 0 OR d.fetched_at > ?)`
+
+func filterArgs(f panther.Filter) []any {
+	var after int64
+	if !f.FetchedAfter.IsZero() {
+		after = f.FetchedAfter.UnixMicro()
+	}
+	return []any{f.SourceID, f.SourceID, f.URLPrefix, f.URLPrefix, f.URLPrefix, after, after}
+}
+
 const searchSQL = `SELECT chunks_fts.rowid, chunks_fts.rank,
 		c.doc_id, c.heading, c.anchor, c.text, d.url, d.title, d.fetched_at, d.content_hash
 	FROM chunks_fts
 	JOIN chunks c ON c.id = chunks_fts.rowid
 	JOIN documents d ON d.id = c.doc_id
-	WHERE chunks_fts MATCH ? AND chunks_fts.rank MATCH ? AND d.status = 'current'
+	WHERE chunks_fts MATCH ? AND chunks_fts.rank MATCH ? AND d.status = 'current'` + filterSQL + `
 	ORDER BY chunks_fts.rank
 	LIMIT ?`
 
@@ -46,24 +61,25 @@ func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit
 		// holding all the words are far fewer than those holding any. A row's bm25 is the same
 		// under AND as under OR (same phrases, same IDFs), so when at least limit rows hold every
 		// word, those are returned in exact bm25 order; otherwise fall back to the full OR ranking.
-		if hits, err = db.rankQuery(ctx, joinTerms(terms, " AND "), rc.rankExpr, limit); err != nil {
+		if hits, err = db.rankQuery(ctx, joinTerms(terms, " AND "), rc.rankExpr, limit, q.Filter); err != nil {
 			return nil, fmt.Errorf("search %q: %w", q.Text, err)
 		}
 	}
 	if len(hits) < limit {
-		if hits, err = db.rankQuery(ctx, joinTerms(terms, " OR "), rc.rankExpr, limit); err != nil {
+		if hits, err = db.rankQuery(ctx, joinTerms(terms, " OR "), rc.rankExpr, limit, q.Filter); err != nil {
 			return nil, fmt.Errorf("search %q: %w", q.Text, err)
 		}
 	}
 	return hits, nil
 }
 
-func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int) ([]panther.Hit, error) {
+func (db *DB) rankQuery(ctx context.Context, match, rankExpr string, limit int, f panther.Filter) ([]panther.Hit, error) {
 	st, err := db.readStmt(ctx, searchSQL)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, match, rankExpr, limit)
+	args := append([]any{match, rankExpr}, filterArgs(f)...)
+	rows, err := st.QueryContext(ctx, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}

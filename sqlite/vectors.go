@@ -158,7 +158,7 @@ func (db *DB) VectorCoverage(ctx context.Context, model string) (withVector, sea
 }
 
 // SearchVectors ranks the chunks with a vector from model by cosine similarity to q.
-func (db *DB) SearchVectors(ctx context.Context, model string, q []float32, k int) ([]panther.Hit, error) {
+func (db *DB) SearchVectors(ctx context.Context, model string, q []float32, k int, f panther.Filter) ([]panther.Hit, error) {
 	if k <= 0 || k > panther.MaxK {
 		return nil, panther.Invalidf("vector search: k must be between 1 and %d, got %d", panther.MaxK, k)
 	}
@@ -177,11 +177,12 @@ func (db *DB) SearchVectors(ctx context.Context, model string, q []float32, k in
 		// A query with no meaning the model can place (all zeros) is near nothing.
 		return []panther.Hit{}, nil
 	}
-	// Chunks of pages gone since the vectors were loaded drop out below; ask for some spare.
+	// Chunks of pages gone since the vectors were loaded, or outside the filter, drop out below:
+	// widen the scan until k remain or every vector has been considered.
 	want := k
 	for {
 		top := slab.top(unit, min(want, len(slab.ids)))
-		hits, err := db.hitsFor(ctx, top)
+		hits, err := db.hitsFor(ctx, top, f)
 		if err != nil {
 			return nil, fmt.Errorf("vector search with %s: %w", model, err)
 		}
@@ -267,7 +268,7 @@ func dot(a, b []float32) float32 {
 
 // hitsFor turns ranked chunk ids into hits with their citations, keeping the order and dropping
 // chunks that are gone, unsearchable or of pages no longer current.
-func (db *DB) hitsFor(ctx context.Context, top []scored) ([]panther.Hit, error) {
+func (db *DB) hitsFor(ctx context.Context, top []scored, f panther.Filter) ([]panther.Hit, error) {
 	if len(top) == 0 {
 		return []panther.Hit{}, nil
 	}
@@ -277,7 +278,8 @@ func (db *DB) hitsFor(ctx context.Context, top []scored) ([]panther.Hit, error) 
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT c.id, c.doc_id, c.heading, c.anchor, c.text, d.url, d.title, d.fetched_at, d.content_hash
 		FROM chunks c JOIN documents d ON d.id = c.doc_id
-		WHERE c.id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(top)), ",")+`) AND d.status = 'current' AND c.navigation = 0`, args...)
+		WHERE c.id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(top)), ",")+`) AND d.status = 'current' AND c.navigation = 0`+filterSQL,
+		append(args, filterArgs(f)...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -52,14 +52,14 @@ func BenchmarkSearchVectors(b *testing.B) {
 		}
 	}
 	// The first search loads the vectors; time the ones after.
-	if _, err := db.SearchVectors(ctx, model, randomVector(r, dims), 10); err != nil {
+	if _, err := db.SearchVectors(ctx, model, randomVector(r, dims), 10, panther.Filter{}); err != nil {
 		b.Fatal(err)
 	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		hits, err := db.SearchVectors(ctx, model, randomVector(r, dims), 10)
+		hits, err := db.SearchVectors(ctx, model, randomVector(r, dims), 10, panther.Filter{})
 		if err != nil || len(hits) != 10 {
 			b.Fatalf("%d hits, %v", len(hits), err)
 		}

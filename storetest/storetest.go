@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) panther.Store) {
 		{"SearchK", testSearchK},
 		{"SearchHostile", testSearchHostile},
 		{"SearchCitation", testSearchCitation},
+		{"SearchFilter", testSearchFilter},
 		{"Sources", testSources},
 		{"Frontier", testFrontier},
 		{"Stats", testStats},

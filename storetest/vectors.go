@@ -88,7 +88,7 @@ func testVectorsBruteForce(t *testing.T, s panther.Store, v panther.VectorIndex)
 	}
 	for q := range 10 {
 		query := randomUnit(r, dims)
-		hits, err := v.SearchVectors(ctx(t), testModel, query, 10)
+		hits, err := v.SearchVectors(ctx(t), testModel, query, 10, panther.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,17 +161,17 @@ func testVectorsLifecycle(t *testing.T, s panther.Store, v panther.VectorIndex) 
 	if n := embedAll(testModel); n != 3 {
 		t.Fatalf("embedded %d chunks after the change, want 3", n)
 	}
-	hits, err := v.SearchVectors(ctx(t), testModel, randomUnit(r, 16), 10)
+	hits, err := v.SearchVectors(ctx(t), testModel, randomUnit(r, 16), 10, panther.Filter{})
 	if err != nil || len(hits) != 3 {
 		t.Fatalf("search: %d hits, %v; want 3", len(hits), err)
 	}
 	if err := s.MarkGone(ctx(t), d.URL, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if hits, err := v.SearchVectors(ctx(t), testModel, randomUnit(r, 16), 10); err != nil || len(hits) != 0 {
+	if hits, err := v.SearchVectors(ctx(t), testModel, randomUnit(r, 16), 10, panther.Filter{}); err != nil || len(hits) != 0 {
 		t.Fatalf("a gone page's chunks are still found: %d hits, %v", len(hits), err)
 	}
-	if hits, err := v.SearchVectors(ctx(t), "test:never-used", randomUnit(r, 16), 10); err != nil || len(hits) != 0 {
+	if hits, err := v.SearchVectors(ctx(t), "test:never-used", randomUnit(r, 16), 10, panther.Filter{}); err != nil || len(hits) != 0 {
 		t.Fatalf("a model without vectors: %d hits, %v", len(hits), err)
 	}
 }
@@ -201,10 +201,77 @@ func testVectorsInvalid(t *testing.T, s panther.Store, v panther.VectorIndex) {
 	if err := v.PutVectors(ctx(t), testModel, []panther.ChunkVector{{ChunkID: id, Vector: []float32{1, 0}}, {ChunkID: 987654, Vector: []float32{0, 1}}}); err != nil {
 		t.Fatalf("a vector for a chunk that is gone must be skipped, not fail the batch: %v", err)
 	}
-	if _, err := v.SearchVectors(ctx(t), testModel, []float32{1, 0, 0}, 5); !errors.Is(err, panther.ErrInvalid) {
+	if _, err := v.SearchVectors(ctx(t), testModel, []float32{1, 0, 0}, 5, panther.Filter{}); !errors.Is(err, panther.ErrInvalid) {
 		t.Errorf("query of the wrong length: %v, want ErrInvalid", err)
 	}
-	if _, err := v.SearchVectors(ctx(t), testModel, []float32{1, 0}, 0); !errors.Is(err, panther.ErrInvalid) {
+	if _, err := v.SearchVectors(ctx(t), testModel, []float32{1, 0}, 0, panther.Filter{}); !errors.Is(err, panther.ErrInvalid) {
 		t.Errorf("k 0: %v, want ErrInvalid", err)
+	}
+}
+
+// testSearchFilter checks that both kinds of search honour a filter.
+func testSearchFilter(t *testing.T, s panther.Store) {
+	a, err := s.AddSource(ctx(t), "https://a.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AddSource(ctx(t), "https://b.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := doc("https://a.example/guide/old", "Old", a.ID)
+	put(t, s, old, chunksOf("quokka facts"))
+	recent := doc("https://a.example/ref/new", "New", a.ID)
+	recent.FetchedAt = t0.Add(48 * time.Hour)
+	put(t, s, recent, chunksOf("quokka facts"))
+	other := doc("https://b.example/guide/other", "Other", b.ID)
+	put(t, s, other, chunksOf("quokka facts"))
+	tests := []struct {
+		name string
+		f    panther.Filter
+		want []string
+	}{
+		{"none", panther.Filter{}, []string{old.URL, recent.URL, other.URL}},
+		{"source", panther.Filter{SourceID: b.ID}, []string{other.URL}},
+		{"prefix", panther.Filter{URLPrefix: "https://a.example/guide/"}, []string{old.URL}},
+		{"fetched after", panther.Filter{FetchedAfter: t0.Add(time.Hour)}, []string{recent.URL}},
+		{"all three", panther.Filter{SourceID: a.ID, URLPrefix: "https://a.example/", FetchedAfter: t0.Add(time.Hour)}, []string{recent.URL}},
+	}
+	v, hasVectors := s.(panther.VectorIndex)
+	if hasVectors {
+		todo, err := v.ChunksToEmbed(ctx(t), testModel, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batch []panther.ChunkVector
+		for _, c := range todo {
+			batch = append(batch, panther.ChunkVector{ChunkID: c.ID, Vector: []float32{1, 0, 0}})
+		}
+		if err := v.PutVectors(ctx(t), testModel, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	urls := func(hits []panther.Hit) []string {
+		var out []string
+		for _, h := range hits {
+			out = append(out, h.URL)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := slices.Sorted(slices.Values(tt.want))
+			hits, err := s.SearchLexical(ctx(t), panther.Query{Text: "quokka", K: 10, Filter: tt.f})
+			if err != nil || fmt.Sprint(urls(hits)) != fmt.Sprint(want) {
+				t.Errorf("lexical: %v, %v; want %v", urls(hits), err, want)
+			}
+			if hasVectors {
+				hits, err := v.SearchVectors(ctx(t), testModel, []float32{1, 0, 0}, 10, tt.f)
+				if err != nil || fmt.Sprint(urls(hits)) != fmt.Sprint(want) {
+					t.Errorf("vector: %v, %v; want %v", urls(hits), err, want)
+				}
+			}
+		})
 	}
 }

@@ -67,6 +67,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"eval with missing qrels file", []string{"eval", "--qrels", "/nonexistent/q.jsonl"}, 2, "/nonexistent/q.jsonl"},
 		{"postgres not yet", []string{"--db", "postgres://u:secret@h/db", "status"}, 2, "PostgreSQL"},
 		{"unreachable seed", []string{"crawl", "--retries", "0", "--timeout", "2s", "http://127.0.0.1:1/docs/"}, 1, "nothing could be fetched"},
+		{"search since what", []string{"search", "--since", "yesterdayish", "x"}, 2, "--since"},
+		{"search an unknown source", []string{"search", "--source", "https://never.example/", "x"}, 1, "no source https://never.example/"},
 		{"show a page that is not stored", []string{"docs", "show", "https://nowhere.example/x"}, 1, "not found"},
 	}
 	for _, tt := range tests {
@@ -221,5 +223,31 @@ func TestCrawlGoDocFolderThenSearch(t *testing.T) {
 	}
 	if res.Hits[0].Anchor == "" {
 		t.Errorf("the top hit has no section anchor: %+v", res.Hits[0])
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"36h", now.Add(-36 * time.Hour)},
+		{"7d", now.AddDate(0, 0, -7)},
+		{"2026-11-01T10:00:00Z", time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		got, err := parseSince(tt.in, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	if got, err := parseSince("2026-11-01", now); err != nil || got.Year() != 2026 || got.Day() != 1 {
+		t.Errorf("a date: %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "-3d", "soon", "-1h"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
 	}
 }

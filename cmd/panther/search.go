@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +37,8 @@ type searchJSON struct {
 func (a *app) searchCommand() *cobra.Command {
 	var k int
 	var jsonOut bool
-	var modeFlag string
+	var modeFlag, sourceFlag, sinceFlag string
+	var filter panther.Filter
 	cmd := &cobra.Command{
 		Use:   "search QUERY...",
 		Short: "Search the knowledge base; every passage comes with its citation",
@@ -53,7 +58,12 @@ when the page was fetched, and a snippet of the passage.`,
 			if err != nil {
 				return err
 			}
-			q := panther.Query{Text: strings.Join(args, " "), K: k, Mode: mode}
+			if sinceFlag != "" {
+				if filter.FetchedAfter, err = parseSince(sinceFlag, time.Now()); err != nil {
+					return err
+				}
+			}
+			q := panther.Query{Text: strings.Join(args, " "), K: k, Mode: mode, Filter: filter}
 			if err := q.Validate(); err != nil {
 				return err
 			}
@@ -62,6 +72,11 @@ when the page was fetched, and a snippet of the passage.`,
 				return err
 			}
 			defer db.Close()
+			if sourceFlag != "" {
+				if q.SourceID, err = sourceID(cmd.Context(), db, sourceFlag); err != nil {
+					return err
+				}
+			}
 			if q.Mode == "" {
 				q.Mode = svc.DefaultMode()
 			}
@@ -86,6 +101,9 @@ when the page was fetched, and a snippet of the passage.`,
 		},
 	}
 	cmd.Flags().IntVar(&k, "k", panther.DefaultK, "number of hits")
+	cmd.Flags().StringVar(&sourceFlag, "source", "", "only passages of pages crawled from this source (its seed, as given to crawl)")
+	cmd.Flags().StringVar(&filter.URLPrefix, "prefix", "", "only passages of pages whose URL starts with this")
+	cmd.Flags().StringVar(&sinceFlag, "since", "", "only passages of pages fetched after this: a date (2026-11-01, RFC 3339) or an age (36h, 7d)")
 	cmd.Flags().StringVar(&modeFlag, "mode", "", "lexical (words), vector (meaning) or hybrid (both); default hybrid when an embedder is configured")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")
 	return cmd
@@ -119,4 +137,46 @@ func printHits(w io.Writer, query string, hits []panther.Hit) {
 		fmt.Fprintf(w, "%d. %s\n   %s\n   %s\n   (score %.2f%s, fetched %s)\n\n", i+1, where, h.Link(),
 			oneLine(h.Snippet), h.Score, found, h.FetchedAt.Local().Format("2006-01-02 15:04"))
 	}
+}
+
+// parseSince reads --since: an RFC 3339 time, a date, or an age counted back from now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", v, time.Local); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, panther.Invalidf("--since %q: want a date (2026-11-01), an RFC 3339 time or an age (36h, 7d)", v)
+}
+
+// sourceID finds the source crawled from seed.
+func sourceID(ctx context.Context, db interface {
+	Sources(context.Context) ([]panther.Source, error)
+}, seed string) (int64, error) {
+	sources, err := db.Sources(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list sources: %w", err)
+	}
+	want := []string{strings.TrimSuffix(seed, "/")}
+	// Local folders are stored as file:// URLs of their absolute path.
+	if !strings.Contains(seed, "://") {
+		if abs, err := filepath.Abs(seed); err == nil {
+			want = append(want, "file://"+filepath.ToSlash(abs))
+		}
+	}
+	for _, s := range sources {
+		if slices.Contains(want, strings.TrimSuffix(s.URL, "/")) {
+			return s.ID, nil
+		}
+	}
+	return 0, panther.NotFoundf("no source %s (crawl it first)", seed)
 }
