@@ -83,6 +83,7 @@ Relative entries are resolved against --base. Metrics are averaged over all quer
 	}
 	cmd.Flags().StringVar(&qrelsPath, "qrels", "", "the ground truth: JSON lines of {\"query\", \"relevant\": [URL or URL#anchor, ...]}")
 	cmd.Flags().StringVar(&modeFlag, "mode", "", "lexical, vector or hybrid, as for search")
+	cmd.Flags().IntVar(&a.perPage, "per-page", 0, "at most this many passages of one page, as for search")
 	cmd.Flags().StringVar(&base, "base", "", "resolve relative URLs in the qrels against this URL")
 	cmd.Flags().IntVar(&k, "k", 10, "the cut-off for Recall@k (and the number of hits asked for)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")

@@ -40,6 +40,7 @@ type app struct {
 	getenv         func(string) string
 	dbFlag         string
 	embed          embedderFlags
+	perPage        int // passages per page in search results; 0 means kb's default
 	cpuProfile     string
 	profileFile    *os.File
 }
@@ -165,7 +166,7 @@ func (a *app) openKB(ctx context.Context) (*sqlite.DB, *kb.Service, error) {
 		db.Close()
 		return nil, nil, err
 	}
-	svc, err := kb.New(db, kb.Options{Embedder: emb, VectorWeight: a.embed.weight})
+	svc, err := kb.New(db, kb.Options{Embedder: emb, VectorWeight: a.embed.weight, MaxPassagesPerPage: a.perPage})
 	if err != nil {
 		db.Close()
 		return nil, nil, err

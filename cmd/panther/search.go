@@ -101,6 +101,7 @@ when the page was fetched, and a snippet of the passage.`,
 		},
 	}
 	cmd.Flags().IntVar(&k, "k", panther.DefaultK, "number of hits")
+	cmd.Flags().IntVar(&a.perPage, "per-page", 0, "at most this many passages of one page (default 1; -1: no limit)")
 	cmd.Flags().StringVar(&sourceFlag, "source", "", "only passages of pages crawled from this source (its seed, as given to crawl)")
 	cmd.Flags().StringVar(&filter.URLPrefix, "prefix", "", "only passages of pages whose URL starts with this")
 	cmd.Flags().StringVar(&sinceFlag, "since", "", "only passages of pages fetched after this: a date (2026-11-01, RFC 3339) or an age (36h, 7d)")
