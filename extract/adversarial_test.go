@@ -45,7 +45,6 @@ func TestAdversarialTime(t *testing.T) {
 		if ct == "text/html" {
 			checkHTMLInvariants(t, res)
 		}
-		// Generous: the machine may be loaded; super-linear paths take minutes here.
 		// A generous bound: the point is to catch quadratic blow-ups, which on 1 MB take minutes, not
 		// to time the extractor (BenchmarkExtractPostgresManual does that). The slowest inputs here,
 		// 400 levels of nesting around every line, take about 1 s on a quiet 2-core machine.
