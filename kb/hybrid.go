@@ -43,7 +43,15 @@ func (s *Service) candidates(ctx context.Context, mode panther.SearchMode, pool 
 	case panther.ModeVector:
 		return mark(vector, "vector"), nil
 	}
-	return fuse(lexical, vector, s.vectorWeight), nil
+	w := s.vectorWeight
+	if len(snippetTerms(pool.Text)) < 2 {
+		// One word has no meaning beyond itself for the vector side to add, while BM25 finds exactly
+		// the passages that use it: a one-word query is ranked by words, vector hits following. On
+		// the book index (over half of it one-word queries) this is what keeps hybrid from doing
+		// worse than lexical search (BENCHMARKS.md).
+		w = 0
+	}
+	return fuse(lexical, vector, w), nil
 }
 
 func mark(hits []panther.Hit, side string) []panther.Hit {

@@ -85,6 +85,15 @@ func TestSearchModes(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].Found != "lexical" {
 		t.Fatalf("lexical search: %+v, %v", hits, err)
 	}
+	// A one-word query is ranked by its word in hybrid mode too.
+	lex, err := s.Search(ctx, panther.Query{Text: "password", Mode: panther.ModeLexical, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hyb, err := s.Search(ctx, panther.Query{Text: "password", Mode: panther.ModeHybrid, K: 3})
+	if err != nil || len(hyb) == 0 || len(lex) == 0 || hyb[0].URL != lex[0].URL {
+		t.Fatalf("one-word hybrid %+v, %v; want the lexical first hit %+v first", hyb, err, lex)
+	}
 	if s.DefaultMode() != panther.ModeHybrid {
 		t.Errorf("default mode with an embedder: %s", s.DefaultMode())
 	}

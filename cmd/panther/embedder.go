@@ -33,7 +33,7 @@ func (a *app) addEmbedderFlags(root *cobra.Command) {
 	f.StringVar(&a.embed.url, "embed-url", "", "base URL of the OpenAI-compatible server, e.g. http://localhost:11434/v1 (default $PANTHER_EMBED_URL); its API key is read from $PANTHER_EMBED_API_KEY")
 	f.StringVar(&a.embed.model, "embed-model", "", "the server's embedding model (default $PANTHER_EMBED_MODEL)")
 	f.IntVar(&a.embed.dims, "embed-dims", 0, "the model's vector length (default $PANTHER_EMBED_DIMS)")
-	f.Float64Var(&a.embed.weight, "vector-weight", 0, "the vector side's share of a hybrid score, 0 to 1 (default 0.3)")
+	f.Float64Var(&a.embed.weight, "vector-weight", 0, "the vector side's share of a hybrid score, 0 to 1 (default 0.1)")
 }
 
 // embedder builds the configured embedder; nil when it is "none".
