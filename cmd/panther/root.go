@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"panther"
+	"panther/crawl"
 	"panther/kb"
 	"panther/sqlite"
 )
@@ -47,6 +48,8 @@ type app struct {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	// The crawler's User-Agent names the version that is crawling.
+	crawl.Version = version
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -78,6 +81,8 @@ knowledge base, and searches it: every passage it returns cites the page and sec
   panther docs list                                   # what is stored
   panther docs show URL                               # one page as clean markdown
   panther eval --qrels queries.jsonl                  # retrieval quality against a ground truth
+  panther status                                      # what is stored, and the embedder in use
+  panther --embedder builtin embed                    # vectors for search by meaning (opt-in)
 
 The knowledge base is one SQLite file: --db, or $PANTHER_DB, or
 $XDG_DATA_HOME/panther/panther.db (~/.local/share/panther/panther.db when XDG_DATA_HOME is unset).
