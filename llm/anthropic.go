@@ -57,7 +57,7 @@ func (o AnthropicOptions) String() string {
 	if o.APIKey != "" {
 		o.APIKey = "[redacted]"
 	}
-	o.BaseURL = antRedactURL(o.BaseURL)
+	o.BaseURL = redactURL(o.BaseURL)
 	return fmt.Sprintf("%+v", plain(o))
 }
 
@@ -119,7 +119,7 @@ func NewAnthropic(o AnthropicOptions) (*Anthropic, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, panther.Invalidf("anthropic client: BaseURL %q is not an http(s) URL", antRedactURL(base))
+		return nil, panther.Invalidf("anthropic client: BaseURL %q is not an http(s) URL", redactURL(base))
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
 		return nil, panther.Invalidf("anthropic client: BaseURL %s must have no query or #fragment", u.Redacted())
@@ -159,7 +159,7 @@ func NewAnthropic(o AnthropicOptions) (*Anthropic, error) {
 		idle:        o.IdleTimeout,
 		maxBody:     o.MaxResponseBytes,
 		client:      o.HTTPClient,
-		sleep:       antSleep,
+		sleep:       sleepCtx,
 		backoffBase: antBackoffBase,
 		maxWait:     antMaxWait,
 	}
@@ -265,7 +265,7 @@ func (c *Anthropic) Complete(ctx context.Context, req panther.ModelRequest, onEv
 			return panther.ModelResponse{}, fmt.Errorf("%s: server asks to retry after %s, longer than the %s this client waits: %w", prefix, wait, c.maxWait, err)
 		}
 		if wait < 0 {
-			wait = antBackoff(c.backoffBase, c.maxWait, attempt)
+			wait = backoff(c.backoffBase, c.maxWait, attempt)
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return panther.ModelResponse{}, antCtxError(ctx, prefix)
@@ -460,5 +460,5 @@ func (c *Anthropic) clean(s string) string {
 	if c.apiKey != "" {
 		s = strings.ReplaceAll(s, c.apiKey, "[redacted]")
 	}
-	return antClean(s)
+	return cleanText(s)
 }

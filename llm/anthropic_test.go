@@ -594,7 +594,7 @@ func TestAnthropicRetry(t *testing.T) {
 
 func TestAnthropicBackoff(t *testing.T) {
 	for attempt := range 30 {
-		d := antBackoff(antBackoffBase, antMaxWait, attempt)
+		d := backoff(antBackoffBase, antMaxWait, attempt)
 		want := min(antBackoffBase<<min(attempt, 20), antMaxWait)
 		if d < want/2 || d > want {
 			t.Errorf("attempt %d: backoff %s outside [%s, %s]", attempt, d, want/2, want)
@@ -652,7 +652,7 @@ func TestAnthropicCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newAntServer(t, tc.reply)
 			c, _ := s.client(AnthropicOptions{})
-			c.sleep = antSleep
+			c.sleep = sleepCtx
 			c.backoffBase = time.Hour
 			c.maxWait = time.Hour
 			ctx, cancel := context.WithCancel(context.Background())

@@ -186,10 +186,10 @@ func antArguments(name string, raw []byte) (json.RawMessage, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, t); err != nil {
-		return nil, fmt.Errorf("the model sent invalid JSON arguments for tool %q (%v): %s", name, err, antClean(string(t)))
+		return nil, fmt.Errorf("the model sent invalid JSON arguments for tool %q (%v): %s", name, err, cleanText(string(t)))
 	}
 	if t[0] != '{' {
-		return nil, fmt.Errorf("the model sent arguments for tool %q that are not a JSON object: %s", name, antClean(string(t)))
+		return nil, fmt.Errorf("the model sent arguments for tool %q that are not a JSON object: %s", name, cleanText(string(t)))
 	}
 	return buf.Bytes(), nil
 }

@@ -109,7 +109,7 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, panther.Invalidf("openai model: BaseURL %q is not an http(s) URL", oaiRedactURL(base))
+		return nil, panther.Invalidf("openai model: BaseURL %q is not an http(s) URL", redactURL(base))
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
 		return nil, panther.Invalidf("openai model: BaseURL %s must have neither ?query nor #fragment", u.Redacted())
@@ -142,7 +142,7 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 		idle:        o.IdleTimeout,
 		maxBody:     o.MaxResponseBytes,
 		client:      o.HTTPClient,
-		sleep:       oaiSleep,
+		sleep:       sleepCtx,
 		backoffBase: openAIBackoffBase,
 		maxWait:     openAIMaxWait,
 	}
@@ -240,7 +240,7 @@ func (c *OpenAI) Complete(ctx context.Context, req panther.ModelRequest, onEvent
 			return panther.ModelResponse{}, fmt.Errorf("%s: server asks to retry after %s, longer than the %s this client waits: %w", c.prefix(model), wait, c.maxWait, err)
 		}
 		if wait < 0 {
-			wait = oaiBackoff(c.backoffBase, c.maxWait, attempt)
+			wait = backoff(c.backoffBase, c.maxWait, attempt)
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return panther.ModelResponse{}, c.ctxError(ctx, model)
@@ -468,5 +468,5 @@ func (c *OpenAI) clean(s string) string {
 	if c.apiKey != "" {
 		s = strings.ReplaceAll(s, c.apiKey, "[redacted]")
 	}
-	return oaiClean(s)
+	return cleanText(s)
 }
