@@ -270,3 +270,12 @@ func (s *Service) Documents(ctx context.Context, f panther.DocFilter) ([]panther
 	}
 	return ds, nil
 }
+
+// Chunks returns a document's passages in order, for reading one section back (SectionMarkdown).
+func (s *Service) Chunks(ctx context.Context, docID int64) ([]panther.Chunk, error) {
+	c, err := s.store.Chunks(ctx, docID)
+	if err != nil {
+		return nil, fmt.Errorf("chunks of document %d: %w", docID, err)
+	}
+	return c, nil
+}
