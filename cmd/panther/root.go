@@ -103,7 +103,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { a.stopProfile() }
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
 	a.addEmbedderFlags(root)
-	root.AddCommand(a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
+	root.AddCommand(a.askCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
 	return root
 }
 
