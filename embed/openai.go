@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // OpenAIOptions configure an OpenAI client. Only BaseURL, Model and Dimensions are required.
@@ -139,7 +139,7 @@ func NewOpenAI(opts OpenAIOptions) (*OpenAI, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, panther.Invalidf("openai embedder: BaseURL %q is not an http(s) URL", openAIRedactURL(base))
+		return nil, panther.Invalidf("openai embedder: BaseURL %q is not an http(s) URL", httpx.RedactURL(base))
 	}
 	if u.Fragment != "" {
 		return nil, panther.Invalidf("openai embedder: BaseURL %s must not have a #fragment", u.Redacted())
@@ -179,7 +179,7 @@ func NewOpenAI(opts OpenAIOptions) (*OpenAI, error) {
 		timeout:     opts.Timeout,
 		maxBody:     opts.MaxResponseBytes,
 		client:      opts.HTTPClient,
-		sleep:       openAISleep,
+		sleep:       httpx.Sleep,
 		backoffBase: openAIBackoffBase,
 		maxWait:     openAIMaxWait,
 	}
@@ -554,23 +554,7 @@ func openAIRetryAfter(h string, now time.Time) time.Duration {
 // "equal jitter" (half fixed, half random) so that parallel batches throttled together do not
 // return together.
 func (e *OpenAI) backoff(attempt int) time.Duration {
-	d := e.backoffBase << min(attempt, 20)
-	if d <= 0 || d > e.maxWait {
-		d = e.maxWait
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-func openAISleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return httpx.Backoff(e.backoffBase, e.maxWait, attempt)
 }
 
 func (e *OpenAI) prefix() string {
@@ -583,39 +567,7 @@ func (e *OpenAI) clean(s string) string {
 	if e.apiKey != "" {
 		s = strings.ReplaceAll(s, e.apiKey, "[redacted]")
 	}
-	return openAIClean(s)
-}
-
-func openAIClean(s string) string {
-	const maxRunes = 300
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		if n == maxRunes {
-			b.WriteString("…")
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
-
-func openAIRedactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
+	return httpx.CleanText(s)
 }
 
 var errOpenAITooLarge = errors.New("body too large")
@@ -709,7 +661,7 @@ func openAIDecodeResponse(body []byte, n, dims int) ([][]float32, error) {
 	if err := json.Unmarshal(body, &resp); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("response is not JSON (it begins %q)", openAIClean(string(body[:min(len(body), 60)])))
+			return nil, fmt.Errorf("response is not JSON (it begins %q)", httpx.CleanText(string(body[:min(len(body), 60)])))
 		}
 		return nil, fmt.Errorf("malformed response: %v", err)
 	}
@@ -783,7 +735,7 @@ func openAIParseVector(raw json.RawMessage, dst []float32) (int, error) {
 		return len(b) / 4, nil
 	}
 	if raw[0] != '[' {
-		return 0, fmt.Errorf("vector is not a list of numbers (it begins %q)", openAIClean(string(raw[:min(len(raw), 20)])))
+		return 0, fmt.Errorf("vector is not a list of numbers (it begins %q)", httpx.CleanText(string(raw[:min(len(raw), 20)])))
 	}
 	p := 1
 	skip := func() {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 const openAITestKey = "sk-test-SECRET-0123456789abcdef"
@@ -794,7 +795,7 @@ func TestOpenAICancel(t *testing.T) {
 			w.Header().Set("Retry-After", "20")
 			openAIWriteError(w, 503, "busy", "server_error", nil)
 		}, nil)
-		e.sleep = openAISleep // the real one
+		e.sleep = httpx.Sleep // the real one
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
@@ -964,7 +965,7 @@ func TestOpenAIErrorMessageShapes(t *testing.T) {
 }
 
 func TestOpenAIClean(t *testing.T) {
-	got := openAIClean("a\n\n\tb \x00 c\xff" + strings.Repeat("x", 400))
+	got := httpx.CleanText("a\n\n\tb \x00 c\xff" + strings.Repeat("x", 400))
 	if !strings.HasPrefix(got, "a b c\uFFFDx") || !strings.HasSuffix(got, "…") || len([]rune(got)) != len("a b c")+1+296+1 {
 		t.Errorf("got %q", got)
 	}

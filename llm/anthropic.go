@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // AnthropicOptions configure an Anthropic client. None is required: the zero value talks to
@@ -57,7 +58,7 @@ func (o AnthropicOptions) String() string {
 	if o.APIKey != "" {
 		o.APIKey = "[redacted]"
 	}
-	o.BaseURL = redactURL(o.BaseURL)
+	o.BaseURL = httpx.RedactURL(o.BaseURL)
 	return fmt.Sprintf("%+v", plain(o))
 }
 
@@ -119,7 +120,7 @@ func NewAnthropic(o AnthropicOptions) (*Anthropic, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, panther.Invalidf("anthropic client: BaseURL %q is not an http(s) URL", redactURL(base))
+		return nil, panther.Invalidf("anthropic client: BaseURL %q is not an http(s) URL", httpx.RedactURL(base))
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
 		return nil, panther.Invalidf("anthropic client: BaseURL %s must have no query or #fragment", u.Redacted())
@@ -159,7 +160,7 @@ func NewAnthropic(o AnthropicOptions) (*Anthropic, error) {
 		idle:        o.IdleTimeout,
 		maxBody:     o.MaxResponseBytes,
 		client:      o.HTTPClient,
-		sleep:       sleepCtx,
+		sleep:       httpx.Sleep,
 		backoffBase: antBackoffBase,
 		maxWait:     antMaxWait,
 	}
@@ -265,7 +266,7 @@ func (c *Anthropic) Complete(ctx context.Context, req panther.ModelRequest, onEv
 			return panther.ModelResponse{}, fmt.Errorf("%s: server asks to retry after %s, longer than the %s this client waits: %w", prefix, wait, c.maxWait, err)
 		}
 		if wait < 0 {
-			wait = backoff(c.backoffBase, c.maxWait, attempt)
+			wait = httpx.Backoff(c.backoffBase, c.maxWait, attempt)
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return panther.ModelResponse{}, antCtxError(ctx, prefix)
@@ -460,5 +461,5 @@ func (c *Anthropic) clean(s string) string {
 	if c.apiKey != "" {
 		s = strings.ReplaceAll(s, c.apiKey, "[redacted]")
 	}
-	return cleanText(s)
+	return httpx.CleanText(s)
 }

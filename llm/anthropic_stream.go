@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 var (
@@ -183,7 +184,7 @@ func antParseStream(r io.Reader, maxBytes int64, emit func(panther.StreamEvent))
 		}
 		var ev antStreamEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return panther.ModelResponse{}, fmt.Errorf("undecodable %s event: %v", cleanText(name), err)
+			return panther.ModelResponse{}, fmt.Errorf("undecodable %s event: %v", httpx.CleanText(name), err)
 		}
 		typ := ev.Type
 		if typ == "" {
@@ -234,7 +235,7 @@ func antParseStream(r io.Reader, maxBytes int64, emit func(panther.StreamEvent))
 			switch ev.Delta.Type {
 			case "text_delta":
 				if b.kind != "text" {
-					return panther.ModelResponse{}, fmt.Errorf("text delta for content block %d of type %s", b.index, cleanText(b.kind))
+					return panther.ModelResponse{}, fmt.Errorf("text delta for content block %d of type %s", b.index, httpx.CleanText(b.kind))
 				}
 				if ev.Delta.Text != "" {
 					b.text.WriteString(ev.Delta.Text)
@@ -242,7 +243,7 @@ func antParseStream(r io.Reader, maxBytes int64, emit func(panther.StreamEvent))
 				}
 			case "input_json_delta":
 				if b.kind != "tool_use" {
-					return panther.ModelResponse{}, fmt.Errorf("input JSON delta for content block %d of type %s", b.index, cleanText(b.kind))
+					return panther.ModelResponse{}, fmt.Errorf("input JSON delta for content block %d of type %s", b.index, httpx.CleanText(b.kind))
 				}
 				b.input.WriteString(ev.Delta.PartialJSON)
 			}

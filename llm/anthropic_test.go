@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 const antTestKey = "sk-ant-secret-key-123"
@@ -594,7 +595,7 @@ func TestAnthropicRetry(t *testing.T) {
 
 func TestAnthropicBackoff(t *testing.T) {
 	for attempt := range 30 {
-		d := backoff(antBackoffBase, antMaxWait, attempt)
+		d := httpx.Backoff(antBackoffBase, antMaxWait, attempt)
 		want := min(antBackoffBase<<min(attempt, 20), antMaxWait)
 		if d < want/2 || d > want {
 			t.Errorf("attempt %d: backoff %s outside [%s, %s]", attempt, d, want/2, want)
@@ -652,7 +653,7 @@ func TestAnthropicCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newAntServer(t, tc.reply)
 			c, _ := s.client(AnthropicOptions{})
-			c.sleep = sleepCtx
+			c.sleep = httpx.Sleep
 			c.backoffBase = time.Hour
 			c.maxWait = time.Hour
 			ctx, cancel := context.WithCancel(context.Background())

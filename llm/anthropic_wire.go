@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // The Messages API's JSON, as much of it as panther uses.
@@ -186,10 +187,10 @@ func antArguments(name string, raw []byte) (json.RawMessage, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, t); err != nil {
-		return nil, fmt.Errorf("the model sent invalid JSON arguments for tool %q (%v): %s", name, err, cleanText(string(t)))
+		return nil, fmt.Errorf("the model sent invalid JSON arguments for tool %q (%v): %s", name, err, httpx.CleanText(string(t)))
 	}
 	if t[0] != '{' {
-		return nil, fmt.Errorf("the model sent arguments for tool %q that are not a JSON object: %s", name, cleanText(string(t)))
+		return nil, fmt.Errorf("the model sent arguments for tool %q that are not a JSON object: %s", name, httpx.CleanText(string(t)))
 	}
 	return buf.Bytes(), nil
 }

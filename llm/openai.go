@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // OpenAIOptions configure an OpenAI client. Only BaseURL is required; Model is required unless
@@ -109,7 +110,7 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, panther.Invalidf("openai model: BaseURL %q is not an http(s) URL", redactURL(base))
+		return nil, panther.Invalidf("openai model: BaseURL %q is not an http(s) URL", httpx.RedactURL(base))
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
 		return nil, panther.Invalidf("openai model: BaseURL %s must have neither ?query nor #fragment", u.Redacted())
@@ -142,7 +143,7 @@ func NewOpenAI(o OpenAIOptions) (*OpenAI, error) {
 		idle:        o.IdleTimeout,
 		maxBody:     o.MaxResponseBytes,
 		client:      o.HTTPClient,
-		sleep:       sleepCtx,
+		sleep:       httpx.Sleep,
 		backoffBase: openAIBackoffBase,
 		maxWait:     openAIMaxWait,
 	}
@@ -240,7 +241,7 @@ func (c *OpenAI) Complete(ctx context.Context, req panther.ModelRequest, onEvent
 			return panther.ModelResponse{}, fmt.Errorf("%s: server asks to retry after %s, longer than the %s this client waits: %w", c.prefix(model), wait, c.maxWait, err)
 		}
 		if wait < 0 {
-			wait = backoff(c.backoffBase, c.maxWait, attempt)
+			wait = httpx.Backoff(c.backoffBase, c.maxWait, attempt)
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return panther.ModelResponse{}, c.ctxError(ctx, model)
@@ -468,5 +469,5 @@ func (c *OpenAI) clean(s string) string {
 	if c.apiKey != "" {
 		s = strings.ReplaceAll(s, c.apiKey, "[redacted]")
 	}
-	return cleanText(s)
+	return httpx.CleanText(s)
 }

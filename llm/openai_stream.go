@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // oaiStream assembles one streamed turn from its chunks, and is also the accumulator the
@@ -183,7 +184,7 @@ func (s *oaiStream) event(name string, data []byte) error {
 	}
 	var ch oaiChunk
 	if err := json.Unmarshal(data, &ch); err != nil {
-		return &oaiAnswerError{msg: fmt.Sprintf("malformed stream chunk (it begins %q): %v", cleanText(string(data[:min(len(data), 60)])), err)}
+		return &oaiAnswerError{msg: fmt.Sprintf("malformed stream chunk (it begins %q): %v", httpx.CleanText(string(data[:min(len(data), 60)])), err)}
 	}
 	if len(ch.Error) > 0 && string(ch.Error) != "null" {
 		msg, code, typ := oaiErrorMessage(data)
@@ -276,7 +277,7 @@ func (s *oaiStream) finalize() error {
 			if s.finish == "length" {
 				hint = " (the answer was cut off by max_tokens)"
 			}
-			return &oaiAnswerError{msg: fmt.Sprintf("arguments of tool call %q are not valid JSON%s: %q", a.name, hint, cleanText(string(args[:min(len(args), 80)])))}
+			return &oaiAnswerError{msg: fmt.Sprintf("arguments of tool call %q are not valid JSON%s: %q", a.name, hint, httpx.CleanText(string(args[:min(len(args), 80)])))}
 		}
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(args, &obj) != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"panther"
+	"panther/internal/httpx"
 )
 
 // The JSON of POST /chat/completions, as much of it as panther uses.
@@ -182,7 +183,7 @@ func oaiDecodeResponse(data []byte) (panther.ModelResponse, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return panther.ModelResponse{}, &oaiAnswerError{msg: fmt.Sprintf("response is not JSON (it begins %q)", cleanText(string(data[:min(len(data), 60)])))}
+			return panther.ModelResponse{}, &oaiAnswerError{msg: fmt.Sprintf("response is not JSON (it begins %q)", httpx.CleanText(string(data[:min(len(data), 60)])))}
 		}
 		return panther.ModelResponse{}, &oaiAnswerError{msg: "malformed response: " + err.Error()}
 	}

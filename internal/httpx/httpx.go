@@ -1,4 +1,6 @@
-package llm
+// Package httpx holds the small helpers every client of a remote HTTP API in panther shares: retry
+// backoff, a cancellable sleep, and making server text and URLs safe to put in an error.
+package httpx
 
 import (
 	"context"
@@ -9,12 +11,10 @@ import (
 	"unicode"
 )
 
-// Helpers both clients use for talking to a provider over HTTP.
-
-// backoff is the wait before retry attempt+1 when the server gave no Retry-After: exponential
+// Backoff is the wait before retry attempt+1 when the server gave no Retry-After: exponential
 // with "equal jitter" (half fixed, half random) so that sub-agents throttled together do not return
 // together.
-func backoff(base, maxWait time.Duration, attempt int) time.Duration {
+func Backoff(base, maxWait time.Duration, attempt int) time.Duration {
 	d := base << min(attempt, 20)
 	if d <= 0 || d > maxWait {
 		d = maxWait
@@ -23,7 +23,8 @@ func backoff(base, maxWait time.Duration, attempt int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (returning its cause).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -34,9 +35,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// cleanText makes server text fit for an error message: control characters and runs of white space
+// CleanText makes server text fit for an error message: control characters and runs of white space
 // collapsed, valid UTF-8, bounded length.
-func cleanText(s string) string {
+func CleanText(s string) string {
 	const maxRunes = 300
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
@@ -61,7 +62,8 @@ func cleanText(s string) string {
 	return b.String()
 }
 
-func redactURL(s string) string {
+// RedactURL hides a password in a URL; an unparsable one is not echoed at all.
+func RedactURL(s string) string {
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()
 	}
