@@ -7,6 +7,8 @@ package panther
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -252,4 +254,119 @@ type Embedder interface {
 	Model() string
 	// Dimensions is the length of every vector Embed returns.
 	Dimensions() int
+}
+
+// SessionStatus says where an agent run stands.
+type SessionStatus string
+
+const (
+	SessionRunning   SessionStatus = "running"
+	SessionDone      SessionStatus = "done"
+	SessionFailed    SessionStatus = "failed"
+	SessionCancelled SessionStatus = "cancelled"
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s SessionStatus) Valid() bool {
+	switch s {
+	case SessionRunning, SessionDone, SessionFailed, SessionCancelled:
+		return true
+	}
+	return false
+}
+
+// Session is one persisted agent run: who ran it with which model, how far it got and what it cost.
+// Its conversation is kept as SessionMessages.
+type Session struct {
+	// ID is random and URL-safe; stores assign it when it is empty. Any unique prefix of at least
+	// MinSessionPrefix characters finds the session too, as with git commits.
+	ID string `json:"id"`
+	// ParentID is the session of the agent that started this one as a sub-agent; empty at top level.
+	ParentID string `json:"parent_id,omitempty"`
+	Agent    string `json:"agent"`
+	Model    string `json:"model"`
+	// Title is the first prompt on one line, bounded; see SessionTitle.
+	Title   string    `json:"title"`
+	Created time.Time `json:"created_at"`
+	Updated time.Time `json:"updated_at"`
+	// Usage and Steps add up the run's model calls.
+	Usage Usage `json:"usage"`
+	Steps int   `json:"steps"`
+	// StoppedBy says what ended the run ("answer", or the budget that ran out).
+	StoppedBy string        `json:"stopped_by,omitempty"`
+	Status    SessionStatus `json:"status"`
+}
+
+// SessionMessage is one message of a session's conversation, with what it cost and what it cited.
+type SessionMessage struct {
+	// Seq numbers a session's messages from 1 in the order they were appended; stores assign it.
+	Seq int `json:"seq"`
+	Message
+	Created time.Time `json:"created_at"`
+	// Duration is the model's time for an assistant message, the tool's for a tool message.
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Usage is the model call's usage, on assistant messages.
+	Usage Usage `json:"usage,omitzero"`
+	// Citations are the sources a tool message contributed, so that a transcript can list them.
+	Citations []Citation `json:"citations,omitempty"`
+}
+
+// SessionFilter narrows a session listing. Zero values mean no restriction (Limit 0: no limit).
+type SessionFilter struct {
+	Limit int
+	// ParentID lists only the sub-agent sessions of that session.
+	ParentID string
+	// TopLevelOnly leaves sub-agent sessions out.
+	TopLevelOnly bool
+}
+
+// Bounds of session identifiers and titles.
+const (
+	// MinSessionPrefix is the shortest ID prefix a session is looked up by.
+	MinSessionPrefix = 4
+	// MaxSessionID bounds the IDs a caller may choose.
+	MaxSessionID = 64
+	// MaxSessionTitle bounds a title, in characters.
+	MaxSessionTitle = 120
+)
+
+// SessionTitle makes a session title from a prompt: one line, spaces collapsed, at most
+// MaxSessionTitle characters (cut with an ellipsis). Stores apply it to every title they keep.
+func SessionTitle(prompt string) string {
+	t := strings.Join(strings.Fields(prompt), " ")
+	r := []rune(t)
+	if len(r) <= MaxSessionTitle {
+		return t
+	}
+	return strings.TrimRight(string(r[:MaxSessionTitle-1]), " ") + "…"
+}
+
+// ValidSessionID says what is wrong with an ID (or ID prefix) given for a session, or returns nil.
+// IDs are URL-safe: ASCII letters, digits, '-' and '_'.
+func ValidSessionID(id string) error {
+	if id == "" {
+		return Invalidf("session id is empty")
+	}
+	if len(id) > MaxSessionID {
+		return Invalidf("session id %.16q… is longer than %d characters", id, MaxSessionID)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return Invalidf("session id %q: only letters, digits, '-' and '_' are allowed", id)
+		}
+	}
+	return nil
+}
+
+// SessionNotFound is the error for a session that does not exist: "session ID not found".
+func SessionNotFound(id string) error {
+	return fmt.Errorf("session %s %w", id, ErrNotFound)
+}
+
+// NewSessionID returns a random session ID: 16 lowercase hex digits (64 bits), so that IDs made on
+// several hosts sharing one store do not collide and their first 8 digits are almost always unique.
+func NewSessionID() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }

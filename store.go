@@ -83,6 +83,7 @@ type Store interface {
 	LexicalIndex
 	SourceStore
 	FrontierStore
+	SessionStore
 	Stats(ctx context.Context) (Stats, error)
 	Close() error
 }
@@ -107,4 +108,30 @@ type VectorIndex interface {
 type ChunkVector struct {
 	ChunkID int64
 	Vector  []float32
+}
+
+// SessionStore persists agent runs and their conversations.
+type SessionStore interface {
+	// CreateSession stores a new session and returns it as stored. An empty ID gets NewSessionID,
+	// zero times get now, an empty Status gets SessionRunning; the title goes through SessionTitle.
+	// An ID already taken is ErrConflict; a ParentID that is not stored is ErrNotFound.
+	CreateSession(ctx context.Context, s Session) (Session, error)
+	// AppendSessionMessages adds msgs to the end of session id's conversation in one transaction,
+	// numbering them on from the last Seq (their own Seq is ignored; zero Created gets now), and
+	// moves the session's Updated time to now. Unknown id: ErrNotFound, and nothing is added.
+	AppendSessionMessages(ctx context.Context, id string, msgs []SessionMessage) error
+	// UpdateSession records a session's progress: title, usage, steps, stopped_by and status, and
+	// Updated (now when zero). The other fields are fixed at creation. Unknown ID: ErrNotFound.
+	UpdateSession(ctx context.Context, s Session) error
+	// Session returns the session whose ID is id or, failing that, the one whose ID starts with id
+	// when id has at least MinSessionPrefix characters. Several matches: ErrInvalid naming them;
+	// none: SessionNotFound(id).
+	Session(ctx context.Context, id string) (Session, error)
+	// Sessions lists sessions, most recently updated first.
+	Sessions(ctx context.Context, f SessionFilter) ([]Session, error)
+	// SessionMessages returns a session's messages by Seq; the ID must be exact. Unknown: ErrNotFound.
+	SessionMessages(ctx context.Context, id string) ([]SessionMessage, error)
+	// DeleteSession removes a session, its messages and its sub-agent sessions, recursively.
+	// The ID must be exact. Unknown: ErrNotFound.
+	DeleteSession(ctx context.Context, id string) error
 }

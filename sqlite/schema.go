@@ -104,6 +104,41 @@ CREATE TRIGGER vectors_epoch_delete AFTER DELETE ON vectors BEGIN
 	UPDATE meta SET value = value + 1 WHERE key = 'vectors_epoch';
 END;
 `,
+	// 3: agent sessions and their conversations.
+	`
+CREATE TABLE sessions (
+	id            TEXT PRIMARY KEY,
+	parent_id     TEXT REFERENCES sessions(id) ON DELETE CASCADE, -- NULL at top level
+	agent         TEXT NOT NULL DEFAULT '',
+	model         TEXT NOT NULL DEFAULT '',
+	title         TEXT NOT NULL DEFAULT '',
+	created_at    INTEGER NOT NULL,
+	updated_at    INTEGER NOT NULL,
+	input_tokens  INTEGER NOT NULL DEFAULT 0,
+	output_tokens INTEGER NOT NULL DEFAULT 0,
+	steps         INTEGER NOT NULL DEFAULT 0,
+	stopped_by    TEXT NOT NULL DEFAULT '',
+	status        TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled'))
+) WITHOUT ROWID;
+CREATE INDEX sessions_updated ON sessions(updated_at);
+CREATE INDEX sessions_parent ON sessions(parent_id, updated_at);
+
+CREATE TABLE session_messages (
+	session_id    TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+	seq           INTEGER NOT NULL,
+	role          TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+	content       TEXT NOT NULL DEFAULT '',
+	tool_calls    TEXT NOT NULL DEFAULT '', -- JSON array of {id, name, arguments (the raw text)}
+	tool_call_id  TEXT NOT NULL DEFAULT '',
+	is_error      INTEGER NOT NULL DEFAULT 0,
+	input_tokens  INTEGER NOT NULL DEFAULT 0,
+	output_tokens INTEGER NOT NULL DEFAULT 0,
+	duration_us   INTEGER NOT NULL DEFAULT 0,
+	citations     TEXT NOT NULL DEFAULT '', -- JSON array of panther.Citation
+	created_at    INTEGER NOT NULL,
+	PRIMARY KEY (session_id, seq)
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) panther.Store) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 	runVectors(t, open)
+	runSessions(t, open)
 }
 
 // t0 has no sub-microsecond part, so every store can round-trip it exactly.

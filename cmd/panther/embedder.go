@@ -36,9 +36,15 @@ func (a *app) addEmbedderFlags(root *cobra.Command) {
 	f.Float64Var(&a.embed.weight, "vector-weight", 0, "the vector side's share of a hybrid score, 0 to 1 (default 0.1)")
 }
 
-// embedder builds the configured embedder; nil when it is "none".
+// embedder builds the configured embedder (flags, then PANTHER_EMBED* variables, then the config
+// file's [embedder] table); nil when it is "none".
 func (a *app) embedder() (panther.Embedder, error) {
-	kind := firstNonEmpty(a.embed.kind, a.getenv("PANTHER_EMBEDDER"), defaultEmbedder)
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	ec := cfg.Embedder
+	kind := firstNonEmpty(a.embed.kind, a.getenv("PANTHER_EMBEDDER"), ec.Kind, defaultEmbedder)
 	switch kind {
 	case "none":
 		return nil, nil
@@ -55,14 +61,38 @@ func (a *app) embedder() (panther.Embedder, error) {
 				dims = n
 			}
 		}
+		if dims == 0 {
+			dims = ec.Dimensions
+		}
+		key := a.getenv("PANTHER_EMBED_API_KEY")
+		if key == "" && ec.APIKey != "" {
+			if key, err = a.resolver().Resolve(ec.APIKey); err != nil {
+				return nil, fmt.Errorf("embedder.api_key: %w", err)
+			}
+		}
 		return embed.NewOpenAI(embed.OpenAIOptions{
-			BaseURL:    firstNonEmpty(a.embed.url, a.getenv("PANTHER_EMBED_URL")),
-			Model:      firstNonEmpty(a.embed.model, a.getenv("PANTHER_EMBED_MODEL")),
-			APIKey:     a.getenv("PANTHER_EMBED_API_KEY"),
+			BaseURL:    firstNonEmpty(a.embed.url, a.getenv("PANTHER_EMBED_URL"), ec.URL),
+			Model:      firstNonEmpty(a.embed.model, a.getenv("PANTHER_EMBED_MODEL"), ec.Model),
+			APIKey:     key,
 			Dimensions: dims,
 		})
 	}
 	return nil, panther.Invalidf("--embedder %q: want builtin, openai or none", kind)
+}
+
+// vectorWeight is --vector-weight, else the config file's, else 0 (kb's default).
+func (a *app) vectorWeight() (float64, error) {
+	if a.embed.weight != 0 {
+		return a.embed.weight, nil
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return 0, err
+	}
+	if w := cfg.Embedder.VectorWeight; w != nil {
+		return *w, nil
+	}
+	return 0, nil
 }
 
 func firstNonEmpty(vals ...string) string {

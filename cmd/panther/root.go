@@ -40,6 +40,8 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	dbFlag         string
+	configFlag     string
+	cfg            *fileConfig
 	embed          embedderFlags
 	perPage        int // passages per page in search results; 0 means kb's default
 	cpuProfile     string
@@ -101,9 +103,11 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return a.startProfile() }
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { a.stopProfile() }
+	root.PersistentFlags().StringVar(&a.configFlag, "config", "", "the configuration file (default $PANTHER_CONFIG, else $XDG_CONFIG_HOME/panther/config.toml when it exists)")
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
 	a.addEmbedderFlags(root)
 	root.AddCommand(a.askCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
+	root.AddCommand(a.sessionsCommand())
 	return root
 }
 
@@ -112,6 +116,13 @@ func (a *app) dbPath() (string, error) {
 	p := a.dbFlag
 	if p == "" {
 		p = a.getenv("PANTHER_DB")
+	}
+	if p == "" {
+		cfg, err := a.config()
+		if err != nil {
+			return "", err
+		}
+		p = cfg.DB
 	}
 	if p == "" {
 		dataHome := a.getenv("XDG_DATA_HOME")
@@ -166,12 +177,17 @@ func (a *app) openKB(ctx context.Context) (*sqlite.DB, *kb.Service, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	weight, err := a.vectorWeight()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	emb, err := a.embedder()
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	svc, err := kb.New(db, kb.Options{Embedder: emb, VectorWeight: a.embed.weight, MaxPassagesPerPage: a.perPage})
+	svc, err := kb.New(db, kb.Options{Embedder: emb, VectorWeight: weight, MaxPassagesPerPage: a.perPage})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
