@@ -2,6 +2,11 @@
 // a budget runs out, the knowledge-base tools (kb_search, kb_read), and the numbering and checking of
 // the citations an answer rests on.
 //
+// Agents are defined in markdown files with YAML front matter (Definition, LoadDefinitions), the
+// shape OpenCode uses; a Runtime runs them with the tools their permissions allow and gives them the
+// task tool, through which an agent starts sub-agents that run in parallel, bounded, each with its
+// own budget, and whose cited sources the parent may cite in turn.
+//
 // The loop sees only panther's conversation types (panther.Model), never a provider's wire format.
 package agent
 
@@ -74,6 +79,13 @@ type Agent struct {
 	MaxParallelTools int
 	// ToolTimeout bounds one tool run (DefaultToolTimeout).
 	ToolTimeout time.Duration
+	// Check, when not nil, is asked before each tool call, even one to a tool the agent does not have;
+	// an error answers the call instead of running it. The Runtime enforces permissions with it.
+	Check func(ctx context.Context, call panther.ToolCall) error
+
+	// ledger, when not nil, numbers citations for a whole tree of agents (see Runtime), so that a
+	// sub-agent's [n] mean the same source in its parent's run.
+	ledger *citeLedger
 }
 
 // Event kinds.
@@ -82,6 +94,10 @@ const (
 	EventToolStart = "tool_start" // a tool call begins; Text holds its arguments
 	EventToolEnd   = "tool_end"   // a tool call ended; Err is set when it failed
 	EventStep      = "step"       // a model call ended; Step is its number
+	// EventSubagentStart and EventSubagentEnd frame a sub-agent started by the task tool: Agent,
+	// Description, RunID (the sub-agent's) and ParentRunID are set; Err is set when it failed.
+	EventSubagentStart = "subagent_start"
+	EventSubagentEnd   = "subagent_end"
 )
 
 // Event is something that happened during a run, for a live view of it.
@@ -92,6 +108,19 @@ type Event struct {
 	ToolCallID string `json:"tool_call_id,omitempty"`
 	Err        string `json:"err,omitempty"`
 	Step       int    `json:"step,omitempty"`
+	// Agent and RunID name the run the event belongs to when a Runtime runs it; a sub-agent's
+	// events carry its own RunID and ParentRunID.
+	Agent       string `json:"agent,omitempty"`
+	RunID       string `json:"run_id,omitempty"`
+	ParentRunID string `json:"parent_run_id,omitempty"`
+	// Description is a sub-agent's task, as its parent described it.
+	Description string `json:"description,omitempty"`
+	// Elapsed is how long the model call (step) or the tool run (tool_end) took; Usage is a step's
+	// tokens. A session records them with each message.
+	Elapsed time.Duration  `json:"elapsed,omitempty"`
+	Usage   *panther.Usage `json:"usage,omitempty"`
+	// Citations are the sources a tool run returned (tool_end).
+	Citations []panther.Citation `json:"citations,omitempty"`
 }
 
 // Why a run stopped.
@@ -115,6 +144,14 @@ type Result struct {
 	Usage     panther.Usage     `json:"usage"`
 	Steps     int               `json:"steps"`
 	StoppedBy string            `json:"stopped_by"`
+	// Model is the model name the run sent (empty: the client's default).
+	Model string `json:"model,omitempty"`
+	// RunID identifies a run started by a Runtime (empty for Run).
+	RunID string `json:"run_id,omitempty"`
+
+	// body is Answer without its Sources list and note the line saying why the run stopped early,
+	// for a parent agent that gets the sources as citations of its own.
+	body, note string
 }
 
 // citeInstructions are appended to every system prompt.
@@ -188,8 +225,11 @@ func Run(ctx context.Context, a Agent, prompt string, history []panther.Message,
 	if s := strings.TrimSpace(a.System); s != "" {
 		system = s + "\n\n" + citeInstructions
 	}
-	res := Result{Messages: append(append(make([]panther.Message, 0, len(history)+8), history...), panther.Message{Role: panther.RoleUser, Content: prompt})}
-	book := newCiteBook()
+	res := Result{Model: a.ModelName, Messages: append(append(make([]panther.Message, 0, len(history)+8), history...), panther.Message{Role: panther.RoleUser, Content: prompt})}
+	book := a.ledger
+	if book == nil {
+		book = newCiteLedger()
+	}
 	var lastText string
 
 	// stop ends the run for a budget or a cancellation.
@@ -206,7 +246,8 @@ func Run(ctx context.Context, a Agent, prompt string, history []panther.Message,
 		case StoppedCancelled:
 			line = "[stopped: cancelled]"
 		}
-		res.Answer, res.Citations = finishAnswer(lastText, book)
+		res.Answer, res.body, res.Citations = book.finish(lastText)
+		res.note = line
 		if res.Answer != "" {
 			res.Answer += "\n\n"
 		}
@@ -241,19 +282,21 @@ func Run(ctx context.Context, a Agent, prompt string, history []panther.Message,
 				}
 			}
 		}
+		callStart := time.Now()
 		resp, err := a.Model.Complete(rctx, req, stream)
 		if err != nil {
 			if why := ended(); why != "" {
 				return stop(why)
 			}
 			res.StoppedBy = "error"
-			res.Answer, res.Citations = finishAnswer(lastText, book)
+			res.Answer, res.body, res.Citations = book.finish(lastText)
 			return res, fmt.Errorf("agent %q, step %d: %w", a.Name, res.Steps+1, err)
 		}
 		res.Steps++
 		res.Usage.InputTokens += resp.Usage.InputTokens
 		res.Usage.OutputTokens += resp.Usage.OutputTokens
-		emit(Event{Kind: EventStep, Step: res.Steps})
+		stepUsage := resp.Usage
+		emit(Event{Kind: EventStep, Step: res.Steps, Elapsed: time.Since(callStart), Usage: &stepUsage})
 
 		msg := resp.Message
 		msg.Role = panther.RoleAssistant
@@ -269,9 +312,10 @@ func Run(ctx context.Context, a Agent, prompt string, history []panther.Message,
 		}
 		if len(msg.ToolCalls) == 0 {
 			res.StoppedBy = StoppedAnswer
-			res.Answer, res.Citations = finishAnswer(msg.Content, book)
+			res.Answer, res.body, res.Citations = book.finish(msg.Content)
 			if resp.StopReason == panther.StopMaxTokens {
-				res.Answer = strings.TrimSpace(res.Answer + "\n\n[cut: the answer reached the model's output limit]")
+				res.note = "[cut: the answer reached the model's output limit]"
+				res.Answer = strings.TrimSpace(res.Answer + "\n\n" + res.note)
 			}
 			return res, nil
 		}
@@ -292,7 +336,7 @@ func Run(ctx context.Context, a Agent, prompt string, history []panther.Message,
 			return stop(why)
 		}
 
-		outs := runTools(rctx, tools, msg.ToolCalls, parallel, toolTimeout, emit)
+		outs := runTools(rctx, tools, a.Check, msg.ToolCalls, parallel, toolTimeout, emit)
 		for i, tc := range msg.ToolCalls {
 			o := outs[i]
 			m := panther.Message{Role: panther.RoleTool, ToolCallID: tc.ID}
@@ -323,7 +367,7 @@ type toolOutcome struct {
 }
 
 // runTools runs one turn's calls, at most parallel at once, and returns their outcomes in call order.
-func runTools(ctx context.Context, tools map[string]Tool, calls []panther.ToolCall, parallel int, timeout time.Duration, emit func(Event)) []toolOutcome {
+func runTools(ctx context.Context, tools map[string]Tool, check func(context.Context, panther.ToolCall) error, calls []panther.ToolCall, parallel int, timeout time.Duration, emit func(Event)) []toolOutcome {
 	outs := make([]toolOutcome, len(calls))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
@@ -340,10 +384,13 @@ func runTools(ctx context.Context, tools map[string]Tool, calls []panther.ToolCa
 			}
 			defer func() { <-sem }()
 			emit(Event{Kind: EventToolStart, Tool: tc.Name, ToolCallID: tc.ID, Text: string(tc.Arguments)})
-			outs[i] = runTool(ctx, tools, tc, timeout)
-			ev := Event{Kind: EventToolEnd, Tool: tc.Name, ToolCallID: tc.ID}
+			start := time.Now()
+			outs[i] = runTool(ctx, tools, check, tc, timeout)
+			ev := Event{Kind: EventToolEnd, Tool: tc.Name, ToolCallID: tc.ID, Elapsed: time.Since(start)}
 			if outs[i].err != nil {
 				ev.Err = outs[i].err.Error()
+			} else {
+				ev.Citations = outs[i].res.Citations
 			}
 			emit(ev)
 		}()
@@ -352,8 +399,34 @@ func runTools(ctx context.Context, tools map[string]Tool, calls []panther.ToolCa
 	return outs
 }
 
-// runTool runs one call with its own time-out, turning an unknown name or a panic into an error.
-func runTool(ctx context.Context, tools map[string]Tool, tc panther.ToolCall, timeout time.Duration) (out toolOutcome) {
+// ownTimeout is implemented by a tool that needs another time-out than the agent's ToolTimeout: the
+// task tool, whose sub-agents have time budgets of their own.
+type ownTimeout interface {
+	RunTimeout() time.Duration
+}
+
+// abandonGrace is how long a tool whose time is up may take to return before the loop stops
+// waiting for it. A tool that ignores its context would otherwise hang the run for good.
+var abandonGrace = 10 * time.Second
+
+// runTool checks and runs one call with its own time-out, turning a refusal, an unknown name or a
+// panic into an error.
+func runTool(ctx context.Context, tools map[string]Tool, check func(context.Context, panther.ToolCall) error, tc panther.ToolCall, timeout time.Duration) (out toolOutcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = toolOutcome{err: fmt.Errorf("%s: the tool crashed: %v", tc.Name, p)}
+		}
+	}()
+	args := tc.Arguments
+	if len(strings.TrimSpace(string(args))) == 0 {
+		args = json.RawMessage("{}")
+	}
+	if check != nil {
+		// Before the time-out starts: an approval may wait for a person, bounded by the run.
+		if err := check(ctx, panther.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: args}); err != nil {
+			return toolOutcome{err: err}
+		}
+	}
 	t, ok := tools[tc.Name]
 	if !ok {
 		names := make([]string, 0, len(tools))
@@ -367,24 +440,71 @@ func runTool(ctx context.Context, tools map[string]Tool, tc panther.ToolCall, ti
 		}
 		return toolOutcome{err: fmt.Errorf("unknown tool %q; the tools are: %s", tc.Name, avail)}
 	}
+	if ot, ok := t.(ownTimeout); ok && ot.RunTimeout() > 0 {
+		timeout = ot.RunTimeout()
+	}
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%s: no result within %s", tc.Name, timeout))
 	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			out = toolOutcome{err: fmt.Errorf("%s: the tool crashed: %v", tc.Name, p)}
-		}
+	done := make(chan toolOutcome, 1) // buffered: an abandoned tool still finishes without blocking
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- toolOutcome{err: fmt.Errorf("%s: the tool crashed: %v", tc.Name, p)}
+			}
+		}()
+		res, err := t.Run(tctx, args)
+		done <- toolOutcome{res: res, err: err}
 	}()
-	args := tc.Arguments
-	if len(strings.TrimSpace(string(args))) == 0 {
-		args = json.RawMessage("{}")
+	select {
+	case out = <-done:
+	case <-tctx.Done():
+		grace := time.NewTimer(abandonGrace)
+		defer grace.Stop()
+		select {
+		case out = <-done:
+		case <-grace.C:
+			return toolOutcome{err: fmt.Errorf("%w; the tool did not stop within %s of that, so its result is abandoned", context.Cause(tctx), abandonGrace)}
+		}
 	}
-	res, err := t.Run(tctx, args)
-	if err != nil {
+	if out.err != nil {
 		if tctx.Err() != nil && ctx.Err() == nil {
 			// Our own time-out: say so rather than "context deadline exceeded".
-			return toolOutcome{err: fmt.Errorf("%w (%v)", context.Cause(tctx), err)}
+			return toolOutcome{err: fmt.Errorf("%w (%v)", context.Cause(tctx), out.err)}
 		}
-		return toolOutcome{err: err}
+		return toolOutcome{err: out.err}
 	}
-	return toolOutcome{res: res}
+	return out
+}
+
+// citeLedger is a citeBook that several agents of one tree may share: sub-agents number their
+// sources in their parent's book, so the numbers they answer with are the parent's too.
+type citeLedger struct {
+	mu   sync.Mutex
+	book *citeBook
+}
+
+func newCiteLedger() *citeLedger { return &citeLedger{book: newCiteBook()} }
+
+func (l *citeLedger) render(r ToolResult) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.book.render(r)
+}
+
+// finish checks text's citations (see finishAnswer); body is the answer without its Sources list.
+func (l *citeLedger) finish(text string) (answer, body string, cites []panther.Citation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	answer, cites = finishAnswer(text, l.book)
+	body = answer
+	if len(cites) > 0 {
+		var src strings.Builder
+		src.WriteString("\n\nSources:")
+		for _, c := range cites {
+			fmt.Fprintf(&src, "\n[%d] %s", l.book.byLink[c.Link()], c.Link())
+		}
+		// Should the list's format change, the body keeps it: a repeated list, nothing lost.
+		body = strings.TrimSuffix(answer, src.String())
+	}
+	return answer, body, cites
 }

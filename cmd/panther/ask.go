@@ -9,59 +9,53 @@ import (
 	"panther"
 	"panther/agent"
 	"panther/kb"
-	"panther/llm"
 )
-
-// generalSystem is the built-in general agent's prompt: answer from the knowledge base, cited.
-const generalSystem = `You answer questions about the documentation in a knowledge base. Search it with kb_search ` +
-	`(several searches with different words when the first finds little), read whole sections with kb_read ` +
-	`when a passage is cut, and answer concisely from what you found.`
-
-// model builds the configured model; nil when none is configured. The key of a remote model
-// comes only from the environment.
-func (a *app) model() (panther.Model, string, error) {
-	provider := a.getenv("PANTHER_MODEL_PROVIDER")
-	name := a.getenv("PANTHER_MODEL")
-	switch provider {
-	case "":
-		return nil, "", nil
-	case "openai":
-		m, err := llm.NewOpenAI(llm.OpenAIOptions{BaseURL: a.getenv("PANTHER_MODEL_URL"), APIKey: a.getenv("PANTHER_MODEL_API_KEY"), Model: name})
-		return m, name, err
-	case "anthropic":
-		m, err := llm.NewAnthropic(llm.AnthropicOptions{BaseURL: a.getenv("PANTHER_MODEL_URL"), APIKey: a.getenv("PANTHER_MODEL_API_KEY"), Model: name})
-		return m, name, err
-	}
-	return nil, "", panther.Invalidf("PANTHER_MODEL_PROVIDER=%q: want openai or anthropic", provider)
-}
 
 // howToConfigure is printed with extractive answers.
 const howToConfigure = `no model is configured, so these are the best passages rather than an answer. To have an agent ` +
-	`answer, set PANTHER_MODEL_PROVIDER (openai for any OpenAI-compatible server such as Ollama or vLLM, ` +
-	`or anthropic), PANTHER_MODEL (the model name), PANTHER_MODEL_URL (the server's base URL, e.g. ` +
-	`http://localhost:11434/v1) and PANTHER_MODEL_API_KEY when the server needs a key.`
+	`answer, name a provider and a model in the config file (see config.example.toml: a [providers.NAME] table ` +
+	`with wire = "openai" or "anthropic", base_url and api_key, and model = "NAME/MODEL"), or pass ` +
+	`--model NAME/MODEL for a configured provider.`
 
 type askJSON struct {
 	Question   string             `json:"question"`
 	Answer     string             `json:"answer"`
 	Citations  []panther.Citation `json:"citations"`
 	Extractive bool               `json:"extractive"`
+	Session    string             `json:"session,omitempty"`
+	Agent      string             `json:"agent,omitempty"`
 	StoppedBy  string             `json:"stopped_by,omitempty"`
 	Usage      *panther.Usage     `json:"usage,omitempty"`
 }
 
+type askFlags struct {
+	k         int
+	jsonOut   bool
+	agentName string
+	model     string
+	continued string
+	quiet     bool
+}
+
 func (a *app) askCommand() *cobra.Command {
-	var k int
-	var jsonOut bool
+	var f askFlags
 	cmd := &cobra.Command{
 		Use:   "ask QUESTION...",
 		Short: "Answer a question from the knowledge base, with numbered citations",
-		Long: `Ask the general agent a question. It searches the knowledge base, reads what it needs and
-answers with citations [n], listed as url#anchor at the end. Which model answers comes from the
-environment: PANTHER_MODEL_PROVIDER (openai or anthropic), PANTHER_MODEL, PANTHER_MODEL_URL and
-PANTHER_MODEL_API_KEY. With no model configured, ask still answers: with the best passages, cited.`,
+		Long: `Ask an agent a question. The general agent searches the knowledge base, reads what it needs,
+may hand independent parts to sub-agents running in parallel, and answers with citations [n], listed
+as url#anchor at the end. Each question is kept as a session: 'panther sessions list' shows them and
+--continue ID asks a follow-up in the same conversation.
+
+The model comes from the config file (model = "provider/model" and a [providers.NAME] table; see
+config.example.toml), --model or $PANTHER_MODEL. Agents are the built-in general and researcher
+(which may also fetch web pages and crawl sites into the knowledge base) and the markdown definitions
+in ~/.config/panther/agents and ./.panther/agents ('panther agents' lists them).
+With no model configured, ask still answers: with the best passages, cited.`,
 		Example: `  panther ask "how do I create a partial index?"
-  PANTHER_MODEL_PROVIDER=openai PANTHER_MODEL=qwen3 PANTHER_MODEL_URL=http://localhost:11434/v1 panther ask "why does VACUUM matter?"`,
+  panther ask --model ollama/qwen3 "why does VACUUM matter?"
+  panther ask --agent researcher "how does Go's net/http handle HTTP/2?"
+  panther ask --continue 3f2a "and for a unique index?"`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("ask expects a QUESTION (see 'panther ask --help')")}
@@ -69,44 +63,99 @@ PANTHER_MODEL_API_KEY. With no model configured, ask still answers: with the bes
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			question := strings.Join(args, " ")
-			model, modelName, err := a.model()
-			if err != nil {
-				return err
-			}
-			db, svc, err := a.openKB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if model == nil {
-				return a.extractiveAnswer(cmd, svc, question, k, jsonOut)
-			}
-			var onEvent func(agent.Event)
-			if !jsonOut {
-				onEvent = func(e agent.Event) {
-					if e.Kind == agent.EventToolStart {
-						fmt.Fprintf(a.stderr, "panther: %s %s\n", e.Tool, oneLine(e.Text))
-					}
-				}
-			}
-			res, err := agent.Run(cmd.Context(), agent.Agent{
-				Name: "general", System: generalSystem, Model: model, ModelName: modelName,
-				Tools: []agent.Tool{agent.KBSearch(svc), agent.KBRead(svc)},
-			}, question, nil, onEvent)
-			if err != nil {
-				return fmt.Errorf("ask: %w", err)
-			}
-			if jsonOut {
-				return a.printJSON(askJSON{Question: question, Answer: res.Answer, Citations: res.Citations, StoppedBy: res.StoppedBy, Usage: &res.Usage})
-			}
-			_, err = fmt.Fprintln(a.stdout, strings.TrimRight(res.Answer, "\n"))
-			return err
+			return a.runAsk(cmd, strings.Join(args, " "), f)
 		},
 	}
-	cmd.Flags().IntVar(&k, "k", 5, "passages in an extractive answer")
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document")
+	cmd.Flags().IntVar(&f.k, "k", 5, "passages in an extractive answer")
+	cmd.Flags().BoolVar(&f.jsonOut, "json", false, "print one JSON document")
+	cmd.Flags().StringVar(&f.agentName, "agent", "", "the agent that answers (default general, or the continued session's)")
+	cmd.Flags().StringVar(&f.model, "model", "", "the model, as provider/model of the config file (default: the agent's, else the config's model)")
+	cmd.Flags().StringVarP(&f.continued, "continue", "c", "", "continue the session with this ID (or a unique prefix of it)")
+	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "do not show the agent's tool calls and sub-agents on stderr")
 	return cmd
+}
+
+func (a *app) runAsk(cmd *cobra.Command, question string, f askFlags) error {
+	ctx := cmd.Context()
+	ms, err := a.models(f.model)
+	if err != nil {
+		return err
+	}
+	db, svc, err := a.openKB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rt, err := a.agentRuntime(db, svc, ms)
+	if err != nil {
+		return err
+	}
+	name := f.agentName
+	if name == "" && f.continued == "" {
+		name = agent.DefaultAgent
+	}
+	if f.continued == "" {
+		def, ok := rt.Definitions[name]
+		if !ok {
+			return panther.NotFoundf("agent %q (see 'panther agents')", name)
+		}
+		if def.Model == "" && !ms.configured() {
+			return a.extractiveAnswer(cmd, svc, question, f.k, f.jsonOut)
+		}
+	}
+	var onEvent func(agent.Event)
+	if !f.quiet && !f.jsonOut {
+		onEvent = func(e agent.Event) { a.showEvent(e) }
+	}
+	sessions := &agent.Sessions{Runtime: rt, Store: db}
+	sess, res, err := sessions.Ask(ctx, agent.AskRequest{Agent: name, Prompt: question, Continue: f.continued, OnEvent: onEvent})
+	if err != nil {
+		if sess.ID != "" {
+			return fmt.Errorf("ask (session %s): %w", sess.ID, err)
+		}
+		return fmt.Errorf("ask: %w", err)
+	}
+	if f.jsonOut {
+		return a.printJSON(askJSON{Question: question, Answer: res.Answer, Citations: res.Citations, Session: sess.ID, Agent: sess.Agent, StoppedBy: res.StoppedBy, Usage: &res.Usage})
+	}
+	if _, err := fmt.Fprintln(a.stdout, strings.TrimRight(res.Answer, "\n")); err != nil {
+		return err
+	}
+	if !f.quiet {
+		fmt.Fprintf(a.stderr, "panther: session %s (%d steps, %d tokens); follow up with: panther ask --continue %s QUESTION\n",
+			sess.ID, res.Steps, res.Usage.InputTokens+res.Usage.OutputTokens, sess.ID)
+	}
+	return nil
+}
+
+// showEvent tells a person on stderr what the agent is doing.
+func (a *app) showEvent(e agent.Event) {
+	indent := ""
+	if e.ParentRunID != "" {
+		indent = "  "
+	}
+	switch e.Kind {
+	case agent.EventToolStart:
+		if e.Tool != "task" {
+			fmt.Fprintf(a.stderr, "panther: %s%s %s\n", indent, e.Tool, trimForDisplay(oneLine(e.Text), 160))
+		}
+	case agent.EventSubagentStart:
+		fmt.Fprintf(a.stderr, "panther: %s→ sub-agent %s: %s\n", indent, e.Agent, trimForDisplay(oneLine(e.Description), 160))
+	case agent.EventSubagentEnd:
+		status := "done"
+		if e.Err != "" {
+			status = "failed: " + trimForDisplay(oneLine(e.Err), 160)
+		}
+		fmt.Fprintf(a.stderr, "panther: %s← sub-agent %s %s\n", indent, e.Agent, status)
+	}
+}
+
+func trimForDisplay(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // extractiveAnswer answers without a model: the best passages, numbered and cited.
