@@ -51,7 +51,9 @@ The model comes from the config file (model = "provider/model" and a [providers.
 config.example.toml), --model or $PANTHER_MODEL. Agents are the built-in general and researcher
 (which may also fetch web pages and crawl sites into the knowledge base) and the markdown definitions
 in ~/.config/panther/agents and ./.panther/agents ('panther agents' lists them).
-With no model configured, ask still answers: with the best passages, cited.`,
+A tool a definition marks "ask" runs only after you answer y on the terminal; with no terminal
+(a script, --json) it is refused. With no model configured, ask still answers: with the best
+passages, cited.`,
 		Example: `  panther ask "how do I create a partial index?"
   panther ask --model ollama/qwen3 "why does VACUUM matter?"
   panther ask --agent researcher "how does Go's net/http handle HTTP/2?"
@@ -89,6 +91,9 @@ func (a *app) runAsk(cmd *cobra.Command, question string, f askFlags) error {
 	rt, err := a.agentRuntime(db, svc, ms)
 	if err != nil {
 		return err
+	}
+	if !f.jsonOut {
+		rt.Approve = a.stdinApprover()
 	}
 	name := f.agentName
 	if name == "" && f.continued == "" {

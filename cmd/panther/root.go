@@ -85,9 +85,14 @@ knowledge base, and searches it: every passage it returns cites the page and sec
   panther eval --qrels queries.jsonl                  # retrieval quality against a ground truth
   panther status                                      # what is stored, and the embedder in use
   panther --embedder builtin embed                    # vectors for search by meaning (opt-in)
+  panther ask "how do I create a partial index?"      # an agent's answer with [n] citations
+  panther agents                                      # the agents ask can run, and their tools
+  panther sessions list                               # past asks, to show, export or --continue
 
 The knowledge base is one SQLite file: --db, or $PANTHER_DB, or
 $XDG_DATA_HOME/panther/panther.db (~/.local/share/panther/panther.db when XDG_DATA_HOME is unset).
+Settings (model providers, the embedder, agent limits) come from a TOML file: --config, or
+$PANTHER_CONFIG, or ~/.config/panther/config.toml; config.example.toml documents every key.
 Listing commands take --json and then print exactly one JSON document on stdout.
 Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 		Version:       version,
