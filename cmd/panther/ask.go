@@ -68,13 +68,44 @@ passages, cited.`,
 			return a.runAsk(cmd, strings.Join(args, " "), f)
 		},
 	}
+	a.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+// runCommand is ask for any agent and any task, the long form.
+func (a *app) runCommand() *cobra.Command {
+	var f askFlags
+	cmd := &cobra.Command{
+		Use:   "run [--agent NAME] TASK...",
+		Short: "Run an agent on a task, showing its tool calls and sub-agents as they happen",
+		Long: `Run an agent (default general; 'panther agents' lists them) on a task. Its tool calls and
+its sub-agents, which may run in parallel, are shown on stderr as they start and end; the answer,
+with its citations, goes to stdout. The run is kept as a session ('panther sessions list') and
+--continue ID gives the same agent a follow-up. 'panther ask QUESTION' is the short form for the
+general agent. See 'panther ask --help' for models and permissions.`,
+		Example: `  panther run --agent researcher "find how Go's net/http configures HTTP/2 and crawl the docs you used"
+  panther run --agent sqlreview --model zai/glm-4.6 "review the partial-index advice in chapter 11"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("run expects a TASK (see 'panther run --help')")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runAsk(cmd, strings.Join(args, " "), f)
+		},
+	}
+	a.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+func (a *app) addAgentFlags(cmd *cobra.Command, f *askFlags) {
 	cmd.Flags().IntVar(&f.k, "k", 5, "passages in an extractive answer")
 	cmd.Flags().BoolVar(&f.jsonOut, "json", false, "print one JSON document")
 	cmd.Flags().StringVar(&f.agentName, "agent", "", "the agent that answers (default general, or the continued session's)")
 	cmd.Flags().StringVar(&f.model, "model", "", "the model, as provider/model of the config file (default: the agent's, else the config's model)")
 	cmd.Flags().StringVarP(&f.continued, "continue", "c", "", "continue the session with this ID (or a unique prefix of it)")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "do not show the agent's tool calls and sub-agents on stderr")
-	return cmd
 }
 
 func (a *app) runAsk(cmd *cobra.Command, question string, f askFlags) error {

@@ -350,7 +350,7 @@ func TestAskResearcherFetchesOnlyAllowedAddresses(t *testing.T) {
 			srv := httptest.NewServer(model)
 			defer srv.Close()
 			withModel(t, c, srv.URL, tt.allow)
-			if code, out, errOut := c.run("ask", "--agent", "researcher", "fetch it"); code != 0 {
+			if code, out, errOut := c.run("run", "--agent", "researcher", "fetch it"); code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, out, errOut)
 			}
 			reqs := model.requests()

@@ -111,7 +111,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.PersistentFlags().StringVar(&a.configFlag, "config", "", "the configuration file (default $PANTHER_CONFIG, else $XDG_CONFIG_HOME/panther/config.toml when it exists)")
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
 	a.addEmbedderFlags(root)
-	root.AddCommand(a.askCommand(), a.agentsCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
+	root.AddCommand(a.askCommand(), a.runCommand(), a.agentsCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
 	root.AddCommand(a.sessionsCommand())
 	return root
 }
