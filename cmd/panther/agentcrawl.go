@@ -30,6 +30,8 @@ func (s *siteCrawler) CrawlSite(ctx context.Context, seed string, maxPages int) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	opts := crawl.Options{
+		// The zero MaxDepth would crawl the seed page only; the page limit bounds the crawl instead.
+		MaxDepth:  -1,
 		MaxPages:  maxPages,
 		HostRate:  defaultRemoteRate,
 		Transport: s.transport,
