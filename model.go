@@ -35,6 +35,9 @@ type ToolCall struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments"`
+	// Malformed holds what the model sent as arguments when it was not a JSON object (Arguments is
+	// then {}): the call is answered with an error the model can correct, not run.
+	Malformed string `json:"malformed,omitempty"`
 }
 
 // ToolSpec describes a tool the model may call; Parameters is a JSON Schema object.

@@ -5,7 +5,9 @@
 // Agents are defined in markdown files with YAML front matter (Definition, LoadDefinitions), the
 // shape OpenCode uses; a Runtime runs them with the tools their permissions allow and gives them the
 // task tool, through which an agent starts sub-agents that run in parallel, bounded, each with its
-// own budget, and whose cited sources the parent may cite in turn.
+// own budget, and whose cited sources the parent may cite in turn. A task may run in the background:
+// the call returns the sub-agent's id at once and the task_result tool collects its result later;
+// background sub-agents still running when the agent that started them finishes are cancelled.
 //
 // The loop sees only panther's conversation types (panther.Model), never a provider's wire format.
 package agent
@@ -426,6 +428,9 @@ func runTool(ctx context.Context, tools map[string]Tool, check func(context.Cont
 		if err := check(ctx, panther.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: args}); err != nil {
 			return toolOutcome{err: err}
 		}
+	}
+	if tc.Malformed != "" {
+		return toolOutcome{err: panther.Invalidf("%s: the arguments were not a JSON object: %s; call it again with a JSON object that matches its parameters", tc.Name, tc.Malformed)}
 	}
 	t, ok := tools[tc.Name]
 	if !ok {

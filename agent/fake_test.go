@@ -182,7 +182,7 @@ func (k kbWithChunks) Chunks(ctx context.Context, docID int64) ([]panther.Chunk,
 	return k.db.Chunks(ctx, docID)
 }
 
-func openKB(t *testing.T, extra ...pageSpec) kbWithChunks {
+func openKB(t testing.TB, extra ...pageSpec) kbWithChunks {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kb.db"))

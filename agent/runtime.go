@@ -33,7 +33,9 @@ type SubagentReport struct {
 // Defaults of a Runtime.
 const (
 	DefaultMaxSubagents = 4
-	DefaultMaxDepth     = 2
+	// DefaultMaxDepth lets the top-level agent delegate and its sub-agents not: one level of
+	// fan-out covers what sub-agents are for, and each further level multiplies cost and latency.
+	DefaultMaxDepth = 1
 	// MaxTaskPrompt bounds the prompt a parent gives a sub-agent, in bytes.
 	MaxTaskPrompt = 32_000
 )
@@ -52,26 +54,31 @@ type Runtime struct {
 	// Definitions are the agents by name (see LoadDefinitions).
 	Definitions map[string]Definition
 	// Tools are every tool of this process by name (kb_search, kb_read, web_fetch, crawl, ...); each
-	// agent gets those its definition permits. "task" is the Runtime's own and may not be among them.
+	// agent gets those its definition permits. "task" and "task_result" are the Runtime's own and may
+	// not be among them.
 	Tools map[string]Tool
 	// Model resolves a definition's model ("provider/model", "" for the default) to a client and
 	// the model name to send.
 	Model func(name string) (panther.Model, string, error)
 	// Approve decides "ask" permissions; without it they are denied.
 	Approve Approver
-	// MaxSubagents bounds the sub-agents running at once in one top-level run, at every depth
-	// (DefaultMaxSubagents). A top-level agent's task call waits for a free slot; a sub-agent's is
-	// refused at once when none is free, since its own slot could be the one it waits for.
+	// MaxSubagents bounds the sub-agents running at once in one top-level run, at every depth,
+	// background ones included (DefaultMaxSubagents). A top-level agent's task call waits for a free
+	// slot; a sub-agent's is refused at once when none is free, since its own slot could be the one
+	// it waits for.
 	MaxSubagents int
 	// MaxDepth bounds nesting (DefaultMaxDepth; negative for no sub-agents at all): the top-level
-	// agent is at depth 0 and an agent at depth MaxDepth is not offered the task tool.
+	// agent is at depth 0 and an agent at depth MaxDepth is not offered the task tool (nor
+	// task_result).
 	MaxDepth int
 	// Budget is every agent's default budget; a definition's steps, max_tokens and timeout override it.
 	Budget Budget
 	// MaxParallelTools and ToolTimeout are passed to each agent (see Agent).
 	MaxParallelTools int
 	ToolTimeout      time.Duration
-	// OnSubagent, when not nil, is called as each sub-agent finishes, one call at a time.
+	// OnSubagent, when not nil, is called once for each sub-agent, as it finishes, one call at a
+	// time; a background sub-agent still running when the agent that started it finishes is
+	// cancelled and reported before that agent's run returns.
 	OnSubagent func(SubagentReport)
 }
 
@@ -127,7 +134,7 @@ func (rt *Runtime) RunWithID(ctx context.Context, runID, agentName, prompt strin
 		if t == nil {
 			return Result{}, panther.Invalidf("agent runtime: tool %q is nil", name)
 		}
-		if name == taskToolName {
+		if name == taskToolName || name == taskResultToolName {
 			return Result{}, panther.Invalidf("agent runtime: tool name %q is reserved for sub-agents", name)
 		}
 		if s := t.Spec().Name; s != name {
@@ -213,9 +220,16 @@ func (tr *tree) run(ctx context.Context, def Definition, depth int, runID, paren
 	if model == nil {
 		return Result{RunID: runID, Model: modelName}, panther.Invalidf("agent %q: no model is configured", def.Name)
 	}
+	// The background sub-agents this agent starts end with its run: nobody could collect them after.
+	bg := newDetached()
+	stopAfter := context.AfterFunc(ctx, func() { bg.cancel(context.Cause(ctx)) })
+	defer func() {
+		stopAfter()
+		bg.stop(errStarterEnded)
+	}()
 	a := Agent{
 		Name: def.Name, System: def.Prompt, Model: model, ModelName: modelName,
-		Tools: tr.tools(def, depth, runID), Budget: b, Temperature: def.Temperature,
+		Tools: tr.tools(def, depth, runID, bg), Budget: b, Temperature: def.Temperature,
 		MaxParallelTools: tr.rt.MaxParallelTools, ToolTimeout: tr.rt.ToolTimeout,
 		Check: tr.checker(def, depth), ledger: tr.ledger,
 	}
@@ -234,8 +248,9 @@ func (tr *tree) run(ctx context.Context, def Definition, depth int, runID, paren
 	return res, err
 }
 
-// tools returns the tools def permits, in name order, and the task tool when it may delegate.
-func (tr *tree) tools(def Definition, depth int, runID string) []Tool {
+// tools returns the tools def permits, in name order, and the task and task_result tools when it
+// may delegate.
+func (tr *tree) tools(def Definition, depth int, runID string, bg *detached) []Tool {
 	names := make([]string, 0, len(tr.rt.Tools))
 	for n := range tr.rt.Tools {
 		names = append(names, n)
@@ -248,8 +263,8 @@ func (tr *tree) tools(def Definition, depth int, runID string) []Tool {
 		}
 	}
 	if depth < tr.maxDepth && def.PermissionFor(taskToolName) != Deny {
-		if t := newTaskTool(tr, depth, runID); len(t.subs) > 0 {
-			tools = append(tools, t)
+		if t := newTaskTool(tr, depth, runID, bg); len(t.subs) > 0 {
+			tools = append(tools, t, &taskResultTool{bg: bg})
 		}
 	}
 	return tools
@@ -262,10 +277,18 @@ func (tr *tree) checker(def Definition, depth int) func(context.Context, panther
 		if len(name) > 100 {
 			name = name[:100] + "…"
 		}
-		if call.Name == taskToolName && depth >= tr.maxDepth {
-			return fmt.Errorf("tool task is not permitted for agent %s: at depth %d it may not start sub-agents", def.Name, depth)
+		if (call.Name == taskToolName || call.Name == taskResultToolName) && depth >= tr.maxDepth {
+			return fmt.Errorf("tool %s is not permitted for agent %s: at depth %d it may not start sub-agents", call.Name, def.Name, depth)
 		}
-		switch def.PermissionFor(call.Name) {
+		perm := def.PermissionFor(call.Name)
+		if call.Name == taskResultToolName {
+			// Collecting a result goes with starting the task: a definition that enables task
+			// (often after "*": false) need not name task_result, and approving the start is enough.
+			if perm = def.PermissionFor(taskToolName); perm == Ask {
+				perm = Allow
+			}
+		}
+		switch perm {
 		case Deny:
 			return fmt.Errorf("tool %s is not permitted for agent %s", name, def.Name)
 		case Ask:

@@ -131,7 +131,7 @@ func TestRuntimePermissions(t *testing.T) {
 				{ID: "c3", Name: "shell", Args: `{"cmd":"rm -rf /"}`},
 				{ID: "c4", Name: "kb_search", Args: `{"query":"x"}`},
 			},
-			offered: []string{"kb_search", "task"},
+			offered: []string{"kb_search", "task", "task_result"},
 			want: map[string]string{
 				"c1": "[tool error] tool crawl is not permitted for agent general",
 				"c2": "[tool error] tool web_fetch is not permitted for agent general",
@@ -144,7 +144,7 @@ func TestRuntimePermissions(t *testing.T) {
 			name:     "the researcher may fetch and crawl",
 			agent:    "researcher",
 			calls:    []call{{ID: "c1", Name: "crawl", Args: `{}`}, {ID: "c2", Name: "web_fetch", Args: `{}`}},
-			offered:  []string{"crawl", "kb_search", "web_fetch", "task"},
+			offered:  []string{"crawl", "kb_search", "web_fetch", "task", "task_result"},
 			want:     map[string]string{"c1": "crawl ran", "c2": "web_fetch ran"},
 			wantRuns: map[string]int32{"crawl": 1, "web_fetch": 1},
 		},
@@ -152,7 +152,7 @@ func TestRuntimePermissions(t *testing.T) {
 			name:     "ask without an approver is refused",
 			agent:    "asker",
 			calls:    []call{{ID: "c1", Name: "web_fetch", Args: `{"url":"https://a.example"}`}},
-			offered:  []string{"crawl", "kb_search", "web_fetch", "task"},
+			offered:  []string{"crawl", "kb_search", "web_fetch", "task", "task_result"},
 			want:     map[string]string{"c1": "[tool error] tool web_fetch needs approval for agent asker, and no human is attached to approve it"},
 			wantRuns: map[string]int32{"web_fetch": 0},
 		},
@@ -163,7 +163,7 @@ func TestRuntimePermissions(t *testing.T) {
 				return true, nil
 			},
 			calls:    []call{{ID: "c1", Name: "web_fetch", Args: `{"url":"https://a.example"}`}},
-			offered:  []string{"crawl", "kb_search", "web_fetch", "task"},
+			offered:  []string{"crawl", "kb_search", "web_fetch", "task", "task_result"},
 			want:     map[string]string{"c1": "web_fetch ran"},
 			wantRuns: map[string]int32{"web_fetch": 1},
 		},
@@ -174,7 +174,7 @@ func TestRuntimePermissions(t *testing.T) {
 				return false, nil
 			},
 			calls:    []call{{ID: "c1", Name: "web_fetch", Args: `{"url":"https://a.example"}`}},
-			offered:  []string{"crawl", "kb_search", "web_fetch", "task"},
+			offered:  []string{"crawl", "kb_search", "web_fetch", "task", "task_result"},
 			want:     map[string]string{"c1": "[tool error] tool web_fetch was not approved for agent asker"},
 			wantRuns: map[string]int32{"web_fetch": 0},
 		},
@@ -185,7 +185,7 @@ func TestRuntimePermissions(t *testing.T) {
 				return true, errors.New("terminal closed")
 			},
 			calls:    []call{{ID: "c1", Name: "web_fetch", Args: `{}`}},
-			offered:  []string{"crawl", "kb_search", "web_fetch", "task"},
+			offered:  []string{"crawl", "kb_search", "web_fetch", "task", "task_result"},
 			want:     map[string]string{"c1": "[tool error] tool web_fetch for agent asker: approval failed: terminal closed"},
 			wantRuns: map[string]int32{"web_fetch": 0},
 		},
@@ -586,8 +586,8 @@ func TestTaskFailuresAreIsolated(t *testing.T) {
 		"good":     {"Good work.", false},
 		"broken":   {`task broken: the sub-agent failed: agent "broken": model "gone/x": no provider "gone"`, true},
 		"crash":    {"task crash: the sub-agent failed: it crashed: model client on fire", true},
-		"slow":     {"Waiting.\n\n[stopped: time budget of 300ms reached]", false},
-		"busy":     {"Still busy.\n\n[stopped: step budget of 1 reached]", false},
+		"slow":     {"Waiting.\n\n[partial result: the sub-agent stopped before it finished (time budget of 300ms reached)]", false},
+		"busy":     {"Still busy.\n\n[partial result: the sub-agent stopped before it finished (step budget of 1 reached)]", false},
 		"nobody":   {`task: no sub-agent "nobody"; the sub-agents are: broken, busy, crash, good, slow: invalid input`, true},
 		"noprompt": {"task: prompt is empty; give the sub-agent its whole task: invalid input", true},
 	}
@@ -627,10 +627,10 @@ func TestTaskDepth(t *testing.T) {
 		started      int
 		refusal      string // what the deepest task call was answered
 	}{
-		{"default depth", 0, 0, []bool{true, true, false}, 2, "tool task is not permitted for agent helper: at depth 2 it may not start sub-agents"},
-		{"depth 1", 1, 0, []bool{true, false}, 1, "tool task is not permitted for agent helper: at depth 1 it may not start sub-agents"},
+		{"default depth", 0, 0, []bool{true, false}, 1, "tool task is not permitted for agent helper: at depth 1 it may not start sub-agents"},
+		{"depth 2", 2, 0, []bool{true, true, false}, 2, "tool task is not permitted for agent helper: at depth 2 it may not start sub-agents"},
 		{"no sub-agents", -1, 0, []bool{false}, 0, "tool task is not permitted for agent lead: at depth 0 it may not start sub-agents"},
-		{"a nested call finds no free slot", 0, 1, []bool{true, true}, 1, "task helper: no sub-agent slot is free"},
+		{"a nested call finds no free slot", 2, 1, []bool{true, true}, 1, "task helper: no sub-agent slot is free"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -643,6 +643,9 @@ func TestTaskDepth(t *testing.T) {
 				if stepOf(req) == 1 {
 					mu.Lock()
 					offered[d] = slices.Contains(toolsOf(req), "task")
+					if slices.Contains(toolsOf(req), "task_result") != offered[d] {
+						t.Errorf("depth %d: tools %v: task_result must come with task", d, toolsOf(req))
+					}
 					mu.Unlock()
 					// Every agent delegates, offered the tool or not.
 					return turn{Calls: []call{{ID: "t", Name: "task", Args: taskArgs("helper", fmt.Sprintf("depth %d", d+1), "")}}}

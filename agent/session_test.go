@@ -34,7 +34,7 @@ func TestSessionsKeepNestedSubagentsAndFailures(t *testing.T) {
 		"lead":   mustDef(t, "lead", "---\ndescription: leads\nmode: primary\n---\nYou lead."),
 		"helper": mustDef(t, "helper", "---\ndescription: helps\nmode: all\n---\nYou help."),
 	}
-	s := &Sessions{Runtime: &Runtime{Definitions: defs, Model: resolver(model, nil)}, Store: db}
+	s := &Sessions{Runtime: &Runtime{Definitions: defs, Model: resolver(model, nil), MaxDepth: 2}, Store: db}
 	var early string
 	sess, res, err := s.Ask(ctx, AskRequest{Agent: "lead", Prompt: "depth 0", OnSession: func(p panther.Session) { early = p.ID }})
 	if err != nil {

@@ -264,11 +264,8 @@ func antParseStream(r io.Reader, maxBytes int64, emit func(panther.StreamEvent))
 			if len(bytes.TrimSpace(raw)) == 0 {
 				raw = b.initial
 			}
-			args, err := antArguments(b.name, raw)
-			if err != nil {
-				return panther.ModelResponse{}, err
-			}
-			b.call = &panther.ToolCall{ID: b.id, Name: b.name, Arguments: args}
+			args, malformed := antArguments(raw)
+			b.call = &panther.ToolCall{ID: b.id, Name: b.name, Arguments: args, Malformed: malformed}
 			call := *b.call // the caller may keep or change what it is given
 			emit(panther.StreamEvent{ToolCall: &call})
 		case "message_delta":

@@ -463,11 +463,6 @@ func TestAnthropicErrors(t *testing.T) {
 			kind:    panther.ErrUnavailable, contains: []string{"not_found_error", "model: nope"}, requests: 1,
 		},
 		{
-			name:    "invalid tool JSON",
-			replies: []antReply{{file: "invalid_tool_json_stream.sse"}}, stream: true,
-			kind: panther.ErrUnavailable, contains: []string{`invalid JSON arguments for tool "kb_search"`}, requests: 1,
-		},
-		{
 			name:    "error event after text was delivered is not retried",
 			replies: []antReply{{file: "error_event_stream.sse"}}, stream: true,
 			kind: panther.ErrUnavailable, contains: []string{"overloaded_error", "Overloaded"}, requests: 1, delivered: 1,

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"panther"
-	"panther/internal/httpx"
 )
 
 // The Messages API's JSON, as much of it as panther uses.
@@ -179,20 +178,18 @@ func antIsObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
-// antArguments validates a tool input the model produced and returns it compacted.
-func antArguments(name string, raw []byte) (json.RawMessage, error) {
+// antArguments returns a tool input the model produced, compacted, or, when it is not a JSON
+// object, {} and the text as it came, so that the agent can tell the model what was wrong.
+func antArguments(raw []byte) (args json.RawMessage, malformed string) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 {
-		return json.RawMessage("{}"), nil
+		return json.RawMessage("{}"), ""
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, t); err != nil {
-		return nil, fmt.Errorf("the model sent invalid JSON arguments for tool %q (%v): %s", name, err, httpx.CleanText(string(t)))
+	if err := json.Compact(&buf, t); err != nil || t[0] != '{' {
+		return json.RawMessage("{}"), malformedText(t)
 	}
-	if t[0] != '{' {
-		return nil, fmt.Errorf("the model sent arguments for tool %q that are not a JSON object: %s", name, httpx.CleanText(string(t)))
-	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), ""
 }
 
 // antStopReason maps the API's stop_reason. A turn with tool calls is reported as wanting them run
@@ -238,11 +235,8 @@ func antDecodeResponse(data []byte) (panther.ModelResponse, error) {
 			if b.ID == "" || b.Name == "" {
 				return panther.ModelResponse{}, errors.New("tool_use block without id or name")
 			}
-			args, err := antArguments(b.Name, b.Input)
-			if err != nil {
-				return panther.ModelResponse{}, err
-			}
-			msg.ToolCalls = append(msg.ToolCalls, panther.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
+			args, malformed := antArguments(b.Input)
+			msg.ToolCalls = append(msg.ToolCalls, panther.ToolCall{ID: b.ID, Name: b.Name, Arguments: args, Malformed: malformed})
 		}
 		// Thinking and server-tool blocks have no place in panther's conversation types.
 	}

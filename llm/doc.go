@@ -5,7 +5,8 @@
 // Each client is a thin one of our own over net/http, so that the binary carries no SDK and the
 // agent runtime sees only panther's conversation types. Both stream over server-sent events when
 // Complete is given an onEvent callback, deliver a tool call only once its arguments are complete
-// and valid JSON, retry what may succeed later (rate limits, overload, 5xx, network errors) but
+// (arguments that are not a JSON object come as {} with the text in ToolCall.Malformed, for the
+// agent to report back to the model), retry what may succeed later (rate limits, overload, 5xx, network errors) but
 // never a stream of which part was already delivered, and keep API keys out of every error, log line
 // and formatted value.
 //

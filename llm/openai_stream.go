@@ -272,22 +272,22 @@ func (s *oaiStream) finalize() error {
 		if len(args) == 0 {
 			args = []byte("{}") // a tool without parameters, as some models call it
 		}
-		if !json.Valid(args) {
-			hint := ""
-			if s.finish == "length" {
-				hint = " (the answer was cut off by max_tokens)"
-			}
-			return &oaiAnswerError{msg: fmt.Sprintf("arguments of tool call %q are not valid JSON%s: %q", a.name, hint, httpx.CleanText(string(args[:min(len(args), 80)])))}
-		}
+		// Arguments that are not a JSON object (cut off by max_tokens, or simply wrong) go to the agent
+		// as a malformed call, which it answers with an error the model can correct.
+		malformed := ""
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(args, &obj) != nil {
-			return &oaiAnswerError{msg: fmt.Sprintf("arguments of tool call %q are not a JSON object", a.name)}
+			malformed = malformedText(args)
+			if s.finish == "length" {
+				malformed += " (the answer was cut off by max_tokens)"
+			}
+			args = []byte("{}")
 		}
 		id := a.id
 		if id == "" {
 			id = "call_" + strconv.Itoa(i) + "_" + strconv.FormatUint(rand.Uint64(), 36)
 		}
-		calls = append(calls, panther.ToolCall{ID: id, Name: a.name, Arguments: json.RawMessage(bytes.Clone(args))})
+		calls = append(calls, panther.ToolCall{ID: id, Name: a.name, Arguments: json.RawMessage(bytes.Clone(args)), Malformed: malformed})
 	}
 	s.final = calls
 	if s.emit != nil {

@@ -320,12 +320,6 @@ func TestOpenAIErrors(t *testing.T) {
 			wantKind: panther.ErrUnavailable, wantIn: []string{"error event in the stream", "The server had an error"}, wantAttempts: 1,
 		},
 		{
-			name:     "invalid tool JSON names the tool",
-			replies:  []oaiReply{{fixture: "invalid_tool_stream.sse"}},
-			stream:   true,
-			wantKind: panther.ErrUnavailable, wantIn: []string{`tool call "kb_search" are not valid JSON`}, wantAttempts: 1,
-		},
-		{
 			name:     "stream cut after text was delivered is an error, not retried",
 			replies:  []oaiReply{{fixture: "cut_stream.sse"}},
 			stream:   true,
