@@ -43,7 +43,8 @@ func TestResolve(t *testing.T) {
 		{"file empty", "file:" + empty, "", "is empty", false},
 		{"file too big", "file:" + big, "", "not a secret", false},
 		{"file is a directory", "file:" + dir, "", "is a directory", false},
-		{"op reference", "op://pantherOS/zai/default/apiKey", "", "op:// references are not supported", false},
+		{"op reference with nowhere to look", "op://pantherOS/zai/default/apiKey", "", "op://pantherOS/zai/default/apiKey: no mapping; no $CREDENTIALS_DIRECTORY; op CLI not installed; Connect not configured", false},
+		{"malformed op reference", "op://pantherOS/zai", "", "op://pantherOS/zai: has 2 path segments", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
