@@ -135,3 +135,20 @@ type SessionStore interface {
 	// The ID must be exact. Unknown: ErrNotFound.
 	DeleteSession(ctx context.Context, id string) error
 }
+
+// DocumentRemover deletes pages for good, as a user asks (the HTTP API's DELETE /v1/document), as
+// opposed to MarkGone, which a re-crawl uses and which keeps the record. Not yet part of Store: each
+// store says it implements it (var _ panther.DocumentRemover = ...), and callers type-assert.
+type DocumentRemover interface {
+	// DeleteDocument removes the page, its chunks, their vectors and their full-text entries in one
+	// transaction. ErrNotFound if the URL is not stored.
+	DeleteDocument(ctx context.Context, url string) error
+}
+
+// SourceRemover forgets a source, as a user asks.
+type SourceRemover interface {
+	// RemoveSource removes the source and its crawl frontier in one transaction. withDocuments
+	// removes the pages crawled from it too (chunks, vectors, full-text entries); otherwise they are
+	// kept, searchable, and no longer belong to a source. ErrNotFound if there is no such source.
+	RemoveSource(ctx context.Context, id int64, withDocuments bool) error
+}

@@ -23,3 +23,19 @@ if [ ! -f /usr/share/doc/postgresql-doc-15/html/index.html ]; then
 	echo "setup: installing postgresql-doc-15 (the PostgreSQL manual, the test corpus)" >&2
 	apt_install postgresql-doc-15
 fi
+
+# The PostgreSQL store's tests start a throwaway cluster with these binaries (scripts/pg-cluster.sh).
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+	echo "setup: installing postgresql-15 (the PostgreSQL store's tests run a throwaway cluster)" >&2
+	apt_install postgresql-15
+fi
+
+# The web UI's end-to-end tests drive a headless Chromium (httpapi/ui). Debian's package only: never
+# nodejs or npm, whose Debian packages would replace the machine's Node.js.
+if ! command -v chromium >/dev/null; then
+	echo "setup: installing chromium (the web UI's end-to-end tests)" >&2
+	apt_install chromium
+fi
+
+# The Nix package and NixOS module are checked offline with nix-instantiate (scripts/nix-check.sh).
+scripts/setup-nix.sh

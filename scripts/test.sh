@@ -10,6 +10,8 @@ scripts/setup.sh
 # Tests that use the real manual fail instead of skipping when this is set, so CI cannot pass by
 # silently skipping them.
 export PANTHER_TEST_PGDOCS=/usr/share/doc/postgresql-doc-15/html
+# The web UI's end-to-end tests fail instead of skipping when Chromium is missing.
+export PANTHER_TEST_REQUIRE_BROWSER=1
 
 echo "== gofmt" >&2
 unformatted=$(gofmt -l $(git ls-files --cached --others --exclude-standard '*.go'))
@@ -23,8 +25,21 @@ echo "== go vet" >&2
 go vet ./...
 (cd bench/colly && go vet ./...)
 
+# The PostgreSQL store's tests run against a throwaway cluster on a free loopback port, removed on
+# exit; PANTHER_TEST_REQUIRE_POSTGRES makes them fail rather than skip should it be missing.
+pgdir=$(mktemp -d /tmp/panther-pg.XXXXXX)
+trap 'scripts/pg-cluster.sh stop "$pgdir"' EXIT
+pgport=${PANTHER_PG_PORT:-55433}
+while (exec 3<>"/dev/tcp/127.0.0.1/$pgport") 2>/dev/null; do pgport=$((pgport + 1)); done
+echo "== postgres test cluster on 127.0.0.1:$pgport" >&2
+PANTHER_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$pgdir" "$pgport")
+export PANTHER_TEST_POSTGRES PANTHER_TEST_REQUIRE_POSTGRES=1
+
 echo "== go test" >&2
 go test -count=1 ./...
+
+echo "== nix (offline checks of the package and the NixOS module)" >&2
+scripts/nix-check.sh
 
 echo "== fuzz (${FUZZTIME:=10s} per target)" >&2
 grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/colly/' | while read -r file; do

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) panther.Store) {
 	}
 	runVectors(t, open)
 	runSessions(t, open)
+	runRemovers(t, open)
 }
 
 // t0 has no sub-microsecond part, so every store can round-trip it exactly.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"panther"
+	"panther/httpapi"
 	"panther/internal/netguard"
 	"panther/secret"
 )
@@ -32,6 +34,7 @@ type fileConfig struct {
 	Providers map[string]providerConfig `toml:"providers"`
 	Agents    agentsConfig              `toml:"agents"`
 	Web       webConfig                 `toml:"web"`
+	Server    serverConfig              `toml:"server"`
 
 	// path is where the file was read from, "" when there was none.
 	path string
@@ -64,6 +67,64 @@ type agentsConfig struct {
 	MaxDepth     int           `toml:"max_depth"`
 	// Dirs replace the default places agent definitions are read from.
 	Dirs []string `toml:"dirs"`
+}
+
+// serverConfig is `panther serve`'s [server] table.
+type serverConfig struct {
+	// Addr is host:port to listen on (default 127.0.0.1:7777).
+	Addr string `toml:"addr"`
+	// Tokens are the bearer tokens the HTTP API accepts; with none, serve listens on loopback only.
+	Tokens []tokenConfig `toml:"tokens"`
+	// MaxBody bounds a request body, in bytes (default 1 MiB).
+	MaxBody int64 `toml:"max_body"`
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool `toml:"metrics_public"`
+}
+
+// tokenConfig is one API token: its value is a secret reference, never the token itself, so that
+// the file can be shared.
+type tokenConfig struct {
+	Name   string   `toml:"name"`
+	Token  string   `toml:"token"`
+	Scopes []string `toml:"scopes"`
+}
+
+func (c serverConfig) validate() error {
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			return fmt.Errorf("server.addr %q: want host:port, e.g. 127.0.0.1:7777", c.Addr)
+		}
+	}
+	if c.MaxBody < 0 {
+		return fmt.Errorf("server.max_body %d: want a number of bytes, 0 for the default", c.MaxBody)
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Tokens {
+		where := fmt.Sprintf("server.tokens[%d]", i)
+		if strings.TrimSpace(t.Name) == "" {
+			return fmt.Errorf("%s: name is missing (it names the token in logs)", where)
+		}
+		where += " (" + t.Name + ")"
+		if seen[t.Name] {
+			return fmt.Errorf("%s: another token has this name", where)
+		}
+		seen[t.Name] = true
+		if t.Token == "" {
+			return fmt.Errorf("%s: token is missing: give a reference such as \"env:PANTHER_TOKEN\" or \"file:/run/secrets/panther-token\"", where)
+		}
+		if !secret.IsReference(t.Token) {
+			return fmt.Errorf("%s: token must be a reference (env:NAME or file:/path), not the token itself, so that this file can be shared", where)
+		}
+		if len(t.Scopes) == 0 {
+			return fmt.Errorf("%s: scopes are missing: want one or more of read, write, admin", where)
+		}
+		for _, sc := range t.Scopes {
+			if _, err := httpapi.ParseScope(sc); err != nil {
+				return fmt.Errorf("%s: %v", where, err)
+			}
+		}
+	}
+	return nil
 }
 
 type webConfig struct {
@@ -201,7 +262,7 @@ func (c *fileConfig) validate() error {
 	if _, err := netguard.ParsePolicy(c.Web.Allow); err != nil {
 		return fmt.Errorf("web.allow: %w", err)
 	}
-	return nil
+	return c.Server.validate()
 }
 
 // splitModel splits "provider/model" and checks the provider is configured.

@@ -113,6 +113,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	a.addEmbedderFlags(root)
 	root.AddCommand(a.askCommand(), a.runCommand(), a.agentsCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
 	root.AddCommand(a.sessionsCommand())
+	root.AddCommand(a.serveCommand())
 	root.AddCommand(a.mcpCommand())
 	return root
 }

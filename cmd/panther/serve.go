@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"panther"
+	"panther/agent"
+	"panther/crawl"
+	"panther/httpapi"
+	"panther/httpapi/ui"
+	"panther/kb"
+	"panther/mcp"
+)
+
+const defaultServeAddr = "127.0.0.1:7777"
+
+// Server time limits. WriteTimeout does not bound event streams, which extend their own deadlines.
+const (
+	serveReadHeaderTimeout = 10 * time.Second
+	serveReadTimeout       = time.Minute
+	serveWriteTimeout      = time.Minute
+	serveIdleTimeout       = 2 * time.Minute
+	serveMaxHeaderBytes    = 64 << 10
+	// serveShutdownTimeout bounds a graceful shutdown: running sessions saving, crawls stopping,
+	// requests finishing.
+	serveShutdownTimeout = 30 * time.Second
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the knowledge base, crawls and agents over an HTTP API",
+		Long: `Serve the HTTP API: search with citations, documents, sources and background crawls, agent
+sessions that run in the background with live events (server-sent events), status, Prometheus
+metrics at /metrics, /healthz and /readyz. The API is described at /v1/openapi.json. The web
+interface is at /, and the MCP server (read-only: search, read, list_sources) at /mcp.
+
+Access is by bearer tokens from the config's [server] table, each with scopes read, write or admin
+(write may change the knowledge base and run agents); token values are references (env:NAME,
+file:/path), never the tokens themselves. With no token configured the API is open, so serve then
+listens only on a loopback address.
+
+Crawls started over the API go through the same address policy as agents' ([web] allow). When an
+embedder is configured, passages without vectors are embedded in the background (at start and after
+each crawl) while search keeps serving. SIGINT or SIGTERM stops it gracefully: running sessions are
+saved as cancelled and crawls stop where they can resume.`,
+		Example: `  panther serve
+  panther serve --addr 127.0.0.1:8080
+  curl -H "Authorization: Bearer $PANTHER_TOKEN" 'http://127.0.0.1:7777/v1/search?q=partial+index'`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.serve(cmd.Context(), addr, nil)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen on this host:port (default: the config's [server] addr, else "+defaultServeAddr+")")
+	return cmd
+}
+
+// serverTokens resolves the configured tokens' references. A token's scope is the highest it names.
+func (a *app) serverTokens(cfg *fileConfig) ([]httpapi.Token, error) {
+	res := a.resolver()
+	var out []httpapi.Token
+	for i, t := range cfg.Server.Tokens {
+		v, err := res.Resolve(t.Token)
+		if err != nil {
+			return nil, fmt.Errorf("server.tokens[%d] (%s): %w", i, t.Name, err)
+		}
+		tok := httpapi.Token{Name: t.Name, Secret: v}
+		for _, s := range t.Scopes {
+			sc, err := httpapi.ParseScope(s)
+			if err != nil {
+				return nil, fmt.Errorf("server.tokens[%d] (%s): %w", i, t.Name, err)
+			}
+			tok.Scope = max(tok.Scope, sc)
+		}
+		if len(v) < httpapi.MinTokenBytes {
+			return nil, panther.Invalidf("server.tokens[%d] (%s): the token is shorter than %d characters; use a random one (openssl rand -hex 32)", i, t.Name, httpapi.MinTokenBytes)
+		}
+		out = append(out, tok)
+	}
+	return out, nil
+}
+
+// checkOpenAddr refuses to serve an open API on an address others can reach.
+func checkOpenAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return panther.Invalidf("--addr %q: want host:port, e.g. %s", addr, defaultServeAddr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return panther.Invalidf("refusing to listen on %s without API tokens: anyone who can reach it could read the knowledge base, "+
+		"change it and run agents. Listen on 127.0.0.1, or add a token to the config file: "+
+		`[[server.tokens]] name = "me", token = "env:PANTHER_TOKEN", scopes = ["write"] (see config.example.toml)`, addr)
+}
+
+// serve runs the server until ctx ends, then shuts it down gracefully. onListen, when not nil, is
+// told the address listened on (tests listen on port 0).
+func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr)) error {
+	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	addr := firstNonEmpty(addrFlag, cfg.Server.Addr, defaultServeAddr)
+	tokens, err := a.serverTokens(cfg)
+	if err != nil {
+		return err
+	}
+	if len(tokens) == 0 {
+		if err := checkOpenAddr(addr); err != nil {
+			return err
+		}
+	}
+	ms, err := a.models("")
+	if err != nil {
+		return err
+	}
+	policy, err := a.webPolicy()
+	if err != nil {
+		return err
+	}
+	db, svc, err := a.openKB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rt, err := a.agentRuntime(db, svc, ms)
+	if err != nil {
+		return err
+	}
+	live, err := agent.NewLive(&agent.Sessions{Runtime: rt, Store: db}, agent.LiveOptions{})
+	if err != nil {
+		return err
+	}
+	bf := &backfiller{svc: svc, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	manager, err := crawl.NewManager(crawl.ManagerOptions{
+		Store: db, Index: svc,
+		Crawl: crawl.Options{HostRate: defaultRemoteRate, Transport: policy.Transport(), Logger: log},
+		Adjust: func(seed string, o *crawl.Options) {
+			if isLocalSeed(seed) {
+				o.HostRate = 0
+			}
+		},
+		AfterCrawl: func(ctx context.Context, j crawl.Job) error {
+			// Pages indexed one at a time leave the search index in many small segments (see
+			// runCrawl); merging them keeps searches fast.
+			if s := j.Summary; s != nil && s.New+s.Changed+s.Gone > 0 {
+				if err := db.Optimize(ctx); err != nil {
+					return err
+				}
+			}
+			bf.trigger()
+			return nil
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := httpapi.Options{
+		Search: svc, Documents: svc, Sources: manager, Crawls: manager, Sessions: live, SessionStore: db, Stats: db,
+		Agents:          func() []httpapi.AgentInfo { return agentInfos(rt.Definitions) },
+		Ready:           func(ctx context.Context) error { _, err := db.Sources(ctx); return err },
+		DocumentRemover: db, Embedding: svc,
+		Registry: reg, Tokens: tokens, MetricsPublic: cfg.Server.MetricsPublic, MaxBodyBytes: cfg.Server.MaxBody,
+		Logger: log,
+	}
+	if svc.Embedder() != nil {
+		opts.Backfill = bf
+	}
+	// MCP over HTTP is read-only here: /mcp needs only the read scope, and the crawl and ask tools
+	// would let a read token change the knowledge base or spend model tokens.
+	mcpServer, err := mcp.NewServer(svc, db, mcp.Options{Version: version, Logger: log})
+	if err != nil {
+		return err
+	}
+	opts.MCP = mcpServer.HTTPHandler()
+	opts.UI = ui.Handler()
+	handler, err := httpapi.New(opts)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: serveReadHeaderTimeout,
+		ReadTimeout:       serveReadTimeout,
+		WriteTimeout:      serveWriteTimeout,
+		IdleTimeout:       serveIdleTimeout,
+		MaxHeaderBytes:    serveMaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("panther serve listening", "addr", ln.Addr().String(), "tokens", len(tokens), "db", db.Path(), "version", version)
+	if len(tokens) == 0 {
+		log.Warn("no API tokens are configured: the API is open to anyone who can reach " + ln.Addr().String())
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	bfCtx, stopBackfill := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackfill()
+	if svc.Embedder() != nil {
+		go bf.run(bfCtx)
+	} else {
+		close(bf.done)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		served <- serveErr
+	}
+	log.Info("panther serve stopping")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveShutdownTimeout)
+	defer cancel()
+	// Stop accepting at once; requests in flight go on while sessions and crawls stop.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(shutCtx) }()
+	var errs []error
+	if err := live.Shutdown(shutCtx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := manager.Shutdown(shutCtx); err != nil {
+		errs = append(errs, err)
+	}
+	stopBackfill()
+	select {
+	case <-bf.done:
+	case <-shutCtx.Done():
+		errs = append(errs, errors.New("background embedding did not stop in time"))
+	}
+	// What streams are left (MCP's, say) end with their requests' context.
+	cancelBase()
+	if err := <-httpDone; err != nil {
+		srv.Close()
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve %s: %w", addr, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Error("panther serve stopped with errors", "err", err)
+		return err
+	}
+	log.Info("panther serve stopped")
+	return nil
+}
+
+// agentInfos describes the agents as `panther agents --json` does. "ask" tools are listed as
+// such; over the API no one can approve them, so they are refused when called.
+func agentInfos(defs map[string]agent.Definition) []httpapi.AgentInfo {
+	out := make([]httpapi.AgentInfo, 0, len(defs))
+	for _, d := range defs {
+		j := httpapi.AgentInfo{Name: d.Name, Description: d.Description, Mode: string(d.Mode), Model: d.Model, Source: d.Source, Tools: []string{}}
+		for _, t := range knownTools {
+			switch d.PermissionFor(t) {
+			case agent.Allow:
+				j.Tools = append(j.Tools, t)
+			case agent.Ask:
+				j.Tools = append(j.Tools, t+" (ask)")
+			}
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// backfiller embeds, in the background, the passages that have no vector from the embedder: at
+// start (after a change of embedder, say) and whenever kicked (after a crawl). Backfill commits
+// batch by batch, so stopping it loses at most one batch, and search serves meanwhile from the
+// vectors that exist (and words).
+type backfiller struct {
+	svc  *kb.Service
+	log  *slog.Logger
+	kick chan struct{}
+	done chan struct{}
+
+	mu sync.Mutex
+	st httpapi.BackfillStatus
+}
+
+func (b *backfiller) trigger() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (b *backfiller) run(ctx context.Context) {
+	defer close(b.done)
+	for {
+		b.once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.kick:
+		}
+	}
+}
+
+func (b *backfiller) once(ctx context.Context) {
+	with, total, err := b.svc.Coverage(ctx)
+	if err != nil {
+		b.set(func(s *httpapi.BackfillStatus) { s.Error = err.Error() })
+		b.log.Warn("background embedding: read coverage", "err", err)
+		return
+	}
+	b.set(func(s *httpapi.BackfillStatus) { s.Done, s.Total = with, total })
+	if with >= total {
+		return
+	}
+	model := b.svc.Embedder().Model()
+	b.log.Info("background embedding starting", "model", model, "vectors", with, "passages", total)
+	b.set(func(s *httpapi.BackfillStatus) {
+		s.Running, s.Started, s.Ended, s.Error = true, time.Now(), time.Time{}, ""
+	})
+	n, err := b.svc.Backfill(ctx, func(done, total int) {
+		b.set(func(s *httpapi.BackfillStatus) { s.Done, s.Total = done, total })
+	})
+	b.set(func(s *httpapi.BackfillStatus) {
+		s.Running, s.Ended, s.Embedded = false, time.Now(), s.Embedded+n
+		if err != nil && ctx.Err() == nil {
+			s.Error = err.Error()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		b.log.Warn("background embedding failed; it resumes after the next crawl or restart", "model", model, "embedded", n, "err", err)
+		return
+	}
+	b.log.Info("background embedding ended", "model", model, "embedded", n)
+}
+
+func (b *backfiller) set(change func(*httpapi.BackfillStatus)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	change(&b.st)
+}
+
+// BackfillStatus is for GET /v1/status.
+func (b *backfiller) BackfillStatus() httpapi.BackfillStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.st
+}

@@ -1,0 +1,64 @@
+# The panther binary. callPackage it with a buildGoModule whose Go is at least go.mod's (the flake
+# passes buildGo126Module): buildGoModule sets GOTOOLCHAIN=local, so it cannot fetch a newer Go.
+{
+  lib,
+  buildGoModule,
+  # The flake passes 0-unstable-<git revision>; `panther --version` prints it.
+  version ? "0-unstable",
+  # Go build tags, e.g. [ "tsnet" ] for the embedded Tailscale node.
+  tags ? [ ],
+}:
+let
+  pantherLib = import ./lib.nix;
+  root = ../.;
+  goVersion = pantherLib.goDirective (builtins.readFile ../go.mod);
+
+  # vendorHash lives in ./vendor.nix, written by ./update-vendor-hash.sh whenever go.mod or go.sum
+  # change (scripts/nix-check.sh fails until it is). A `nix build` that reports "hash mismatch …
+  # got: sha256-…" means it is stale: put the reported hash there.
+  inherit (import ./vendor.nix) vendorHash;
+
+  package = buildGoModule {
+    pname = "panther";
+    inherit version tags vendorHash;
+
+    src = builtins.path {
+      path = root;
+      name = "panther-source";
+      filter = pantherLib.sourceFilter (toString root);
+    };
+
+    # The module cache rather than `go mod vendor`: vendoring keeps only the packages' own files
+    # and has broken modules that embed or generate files elsewhere; the cache keeps whole modules.
+    proxyVendor = true;
+    subPackages = [ "cmd/panther" ];
+    # Pure Go throughout (modernc.org/sqlite): a static binary with no C toolchain.
+    env.CGO_ENABLED = 0;
+    ldflags = [
+      "-s"
+      "-w"
+      "-X main.version=${version}"
+    ];
+
+    # The test suite needs what a build sandbox lacks (the PostgreSQL manual, a PostgreSQL server,
+    # Chromium) and runs in CI through scripts/test.sh; here the binary only has to start.
+    doCheck = false;
+    doInstallCheck = true;
+    installCheckPhase = ''
+      runHook preInstallCheck
+      $out/bin/panther --version | grep -F -- ${lib.escapeShellArg version}
+      $out/bin/panther --help >/dev/null
+      runHook postInstallCheck
+    '';
+
+    meta = {
+      description = "Documentation crawler, knowledge base with cited search, and agent server (HTTP, MCP, SSH)";
+      mainProgram = "panther";
+      platforms = lib.platforms.linux ++ lib.platforms.darwin;
+    };
+  };
+  go = package.passthru.go or null;
+in
+assert lib.assertMsg (go == null || lib.versionAtLeast go.version goVersion)
+  "panther's go.mod needs Go ${goVersion}, but buildGoModule uses Go ${go.version}: pass a newer one (e.g. buildGo126Module).";
+package
