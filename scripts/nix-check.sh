@@ -85,23 +85,11 @@ fi
 
 echo "== nix: panther loads the config the module writes" >&2
 nixeval --json nix/tests/example-configs.nix >"$tmp/configs.json"
-# Keys other work is adding to panther's config right now; until panther knows them, a config that
-# uses them is reported as pending rather than failed. Anything else panther refuses fails.
-# PANTHER_NIX_STRICT=1 fails on these too. Delete each once cmd/panther/config.go reads it.
-pending_keys='server secrets'
 for name in $(jq -r 'keys[]' "$tmp/configs.json"); do
 	jq -r --arg n "$name" '.[$n]' "$tmp/configs.json" >"$tmp/$name.toml"
 	mkdir -p "$tmp/home-$name"
 	if out=$(HOME="$tmp/home-$name" "$bin" --config "$tmp/$name.toml" agents 2>&1 >/dev/null); then
 		echo "example $name: accepted" >&2
-		continue
-	fi
-	pending=
-	for k in $pending_keys; do
-		case "$out" in *"unknown key \"$k."* | *"unknown key \"$k\""*) pending=$k ;; esac
-	done
-	if [ -n "$pending" ] && [ "${PANTHER_NIX_STRICT:-}" != 1 ]; then
-		echo "example $name: PENDING: panther does not read [$pending] yet: $out" >&2
 		continue
 	fi
 	echo "nix-check: panther refuses the config the module writes for example $name:" >&2

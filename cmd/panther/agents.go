@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -91,15 +90,6 @@ func (a *app) agentRuntime(db *sqlite.DB, svc *kb.Service, ms *models) (*agent.R
 	}, nil
 }
 
-type agentJSON struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Mode        string   `json:"mode"`
-	Model       string   `json:"model,omitempty"`
-	Source      string   `json:"source"`
-	Tools       []string `json:"tools"`
-}
-
 var knownTools = []string{"kb_search", "kb_read", "web_fetch", "crawl", "task"}
 
 func (a *app) agentsCommand() *cobra.Command {
@@ -134,25 +124,7 @@ Tools: kb_search, kb_read, web_fetch, crawl and task (sub-agents).`,
 			if err != nil {
 				return err
 			}
-			names := make([]string, 0, len(defs))
-			for n := range defs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			out := make([]agentJSON, 0, len(names))
-			for _, n := range names {
-				d := defs[n]
-				j := agentJSON{Name: d.Name, Description: d.Description, Mode: string(d.Mode), Model: d.Model, Source: d.Source, Tools: []string{}}
-				for _, t := range knownTools {
-					switch d.PermissionFor(t) {
-					case agent.Allow:
-						j.Tools = append(j.Tools, t)
-					case agent.Ask:
-						j.Tools = append(j.Tools, t+" (ask)")
-					}
-				}
-				out = append(out, j)
-			}
+			out := agentInfos(defs)
 			if jsonOut {
 				return a.printJSON(out)
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"panther/httpapi"
 )
 
 func TestAskWithoutAModelAnswersExtractively(t *testing.T) {
@@ -404,9 +406,9 @@ func TestAgentsList(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sqlreview.md"), []byte(def), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var list []agentJSON
+	var list []httpapi.AgentInfo
 	c.mustJSON(&list, "agents", "--json")
-	got := map[string]agentJSON{}
+	got := map[string]httpapi.AgentInfo{}
 	for _, a := range list {
 		got[a.Name] = a
 	}

@@ -28,65 +28,67 @@ import (
 // (env:NAME, file:/path), resolved only when the setting is used. testdata/config.example.toml
 // documents every key and is checked by a test to load.
 type fileConfig struct {
-	DB        string                    `toml:"db"`
-	Model     string                    `toml:"model"`
-	Embedder  embedderConfig            `toml:"embedder"`
-	Providers map[string]providerConfig `toml:"providers"`
-	Agents    agentsConfig              `toml:"agents"`
-	Web       webConfig                 `toml:"web"`
-	Server    serverConfig              `toml:"server"`
+	DB        string                    `toml:"db,omitempty,omitzero"`
+	Model     string                    `toml:"model,omitempty,omitzero"`
+	Embedder  embedderConfig            `toml:"embedder,omitempty,omitzero"`
+	Providers map[string]providerConfig `toml:"providers,omitempty,omitzero"`
+	Agents    agentsConfig              `toml:"agents,omitempty,omitzero"`
+	Web       webConfig                 `toml:"web,omitempty,omitzero"`
+	Server    serverConfig              `toml:"server,omitempty,omitzero"`
+	SSH       sshConfig                 `toml:"ssh,omitempty,omitzero"`
+	Secrets   secretsConfig             `toml:"secrets,omitempty,omitzero"`
 
 	// path is where the file was read from, "" when there was none.
 	path string
 }
 
 type embedderConfig struct {
-	Kind         string   `toml:"kind"`
-	URL          string   `toml:"url"`
-	Model        string   `toml:"model"`
-	Dimensions   int      `toml:"dimensions"`
-	APIKey       string   `toml:"api_key"`
-	VectorWeight *float64 `toml:"vector_weight"`
+	Kind         string   `toml:"kind,omitempty,omitzero"`
+	URL          string   `toml:"url,omitempty,omitzero"`
+	Model        string   `toml:"model,omitempty,omitzero"`
+	Dimensions   int      `toml:"dimensions,omitempty,omitzero"`
+	APIKey       string   `toml:"api_key,omitempty,omitzero"`
+	VectorWeight *float64 `toml:"vector_weight,omitempty,omitzero"`
 }
 
 // providerConfig is one model provider: a wire format at a base URL with a key.
 type providerConfig struct {
-	Wire      string        `toml:"wire"`
-	BaseURL   string        `toml:"base_url"`
-	APIKey    string        `toml:"api_key"`
-	MaxTokens int           `toml:"max_tokens"`
-	Timeout   time.Duration `toml:"timeout"`
-	Retries   *int          `toml:"retries"`
+	Wire      string        `toml:"wire,omitempty,omitzero"`
+	BaseURL   string        `toml:"base_url,omitempty,omitzero"`
+	APIKey    string        `toml:"api_key,omitempty,omitzero"`
+	MaxTokens int           `toml:"max_tokens,omitempty,omitzero"`
+	Timeout   time.Duration `toml:"timeout,omitempty,omitzero"`
+	Retries   *int          `toml:"retries,omitempty,omitzero"`
 }
 
 type agentsConfig struct {
-	MaxSteps     int           `toml:"max_steps"`
-	MaxTokens    int           `toml:"max_tokens"`
-	Timeout      time.Duration `toml:"timeout"`
-	MaxSubagents int           `toml:"max_subagents"`
-	MaxDepth     int           `toml:"max_depth"`
+	MaxSteps     int           `toml:"max_steps,omitempty,omitzero"`
+	MaxTokens    int           `toml:"max_tokens,omitempty,omitzero"`
+	Timeout      time.Duration `toml:"timeout,omitempty,omitzero"`
+	MaxSubagents int           `toml:"max_subagents,omitempty,omitzero"`
+	MaxDepth     int           `toml:"max_depth,omitempty,omitzero"`
 	// Dirs replace the default places agent definitions are read from.
-	Dirs []string `toml:"dirs"`
+	Dirs []string `toml:"dirs,omitempty,omitzero"`
 }
 
 // serverConfig is `panther serve`'s [server] table.
 type serverConfig struct {
 	// Addr is host:port to listen on (default 127.0.0.1:7777).
-	Addr string `toml:"addr"`
+	Addr string `toml:"addr,omitempty,omitzero"`
 	// Tokens are the bearer tokens the HTTP API accepts; with none, serve listens on loopback only.
-	Tokens []tokenConfig `toml:"tokens"`
+	Tokens []tokenConfig `toml:"tokens,omitempty,omitzero"`
 	// MaxBody bounds a request body, in bytes (default 1 MiB).
-	MaxBody int64 `toml:"max_body"`
+	MaxBody int64 `toml:"max_body,omitempty,omitzero"`
 	// MetricsPublic serves /metrics without a token.
-	MetricsPublic bool `toml:"metrics_public"`
+	MetricsPublic bool `toml:"metrics_public,omitempty,omitzero"`
 }
 
 // tokenConfig is one API token: its value is a secret reference, never the token itself, so that
 // the file can be shared.
 type tokenConfig struct {
-	Name   string   `toml:"name"`
-	Token  string   `toml:"token"`
-	Scopes []string `toml:"scopes"`
+	Name   string   `toml:"name,omitempty,omitzero"`
+	Token  string   `toml:"token,omitempty,omitzero"`
+	Scopes []string `toml:"scopes,omitempty,omitzero"`
 }
 
 func (c serverConfig) validate() error {
@@ -130,7 +132,7 @@ func (c serverConfig) validate() error {
 type webConfig struct {
 	// Allow lists addresses (IPs or CIDR prefixes) that web_fetch and agent crawls may reach although
 	// they are loopback, private or link-local, e.g. "100.64.0.0/10" for a tailnet.
-	Allow []string `toml:"allow"`
+	Allow []string `toml:"allow,omitempty,omitzero"`
 }
 
 // configPath says which file to read and whether its absence is an error (it is when named).
@@ -262,6 +264,12 @@ func (c *fileConfig) validate() error {
 	if _, err := netguard.ParsePolicy(c.Web.Allow); err != nil {
 		return fmt.Errorf("web.allow: %w", err)
 	}
+	if err := c.SSH.validate(); err != nil {
+		return err
+	}
+	if err := c.Secrets.validate(); err != nil {
+		return err
+	}
 	return c.Server.validate()
 }
 
@@ -357,6 +365,89 @@ func equalKeys(a []string, b toml.Key) bool {
 
 // resolver resolves secret references from the command's environment, warning on stderr about
 // secret files others can read.
+//
+// One resolver serves the whole command, so that an op:// reference is fetched once however many
+// settings name it. Its op:// sources come from the config's [secrets] table.
 func (a *app) resolver() secret.Resolver {
-	return secret.Resolver{Getenv: a.getenv, Warn: func(msg string) { fmt.Fprintf(a.stderr, "panther: warning: %s\n", msg) }}
+	if a.secrets != nil {
+		return *a.secrets
+	}
+	r := secret.Resolver{Getenv: a.getenv, Warn: func(msg string) { fmt.Fprintf(a.stderr, "panther: warning: %s\n", msg) }, Cache: &secret.Cache{}}
+	if cfg, err := a.config(); err == nil {
+		sc := cfg.Secrets
+		r.OPMap = sc.opMap
+		r.CredentialsDir = sc.CredentialsDir
+		r.OPCommand = sc.OPCommand
+		r.ConnectURL = sc.ConnectURL
+		r.ConnectToken = sc.ConnectToken
+	}
+	a.secrets = &r
+	return r
+}
+
+// secretsConfig says where op:// references are resolved (see package secret): a map from reference
+// to the file OpNix writes it to (or a systemd credential name), the op CLI, a Connect server.
+type secretsConfig struct {
+	OPMap          map[string]string `toml:"op_map,omitempty,omitzero"`
+	OPMapFile      string            `toml:"op_map_file,omitempty,omitzero"`
+	CredentialsDir string            `toml:"credentials_dir,omitempty,omitzero"`
+	OPCommand      string            `toml:"op_command,omitempty,omitzero"`
+	ConnectURL     string            `toml:"connect_url,omitempty,omitzero"`
+	ConnectToken   string            `toml:"connect_token,omitempty,omitzero"`
+
+	// opMap is OPMap merged with the file's entries, the table winning.
+	opMap map[string]string
+}
+
+func (c *secretsConfig) validate() error {
+	merged := map[string]string{}
+	if c.OPMapFile != "" {
+		m, err := secret.LoadOPMap(c.OPMapFile)
+		if err != nil {
+			return fmt.Errorf("secrets.op_map_file: %w", err)
+		}
+		for k, v := range m {
+			merged[k] = v
+		}
+	}
+	for k, v := range c.OPMap {
+		merged[k] = v
+	}
+	if err := secret.ValidateOPMap(merged); err != nil {
+		return fmt.Errorf("secrets.op_map: %w", err)
+	}
+	if c.ConnectURL != "" {
+		if err := checkBaseURL(c.ConnectURL); err != nil {
+			return fmt.Errorf("secrets.connect_url: %w", err)
+		}
+	}
+	if strings.HasPrefix(c.ConnectToken, "op://") {
+		return fmt.Errorf("secrets.connect_token: the Connect token cannot itself be an op:// reference; use file: or env:")
+	}
+	c.opMap = merged
+	return nil
+}
+
+// sshConfig is the SSH terminal interface of `panther serve`; it is off unless addr is set.
+type sshConfig struct {
+	Addr           string `toml:"addr,omitempty,omitzero"`
+	HostKey        string `toml:"host_key,omitempty,omitzero"`
+	AuthorizedKeys string `toml:"authorized_keys,omitempty,omitzero"`
+	MaxSessions    int    `toml:"max_sessions,omitempty,omitzero"`
+}
+
+func (c sshConfig) validate() error {
+	if c.Addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("ssh.addr %q: want host:port, e.g. 127.0.0.1:2222", c.Addr)
+	}
+	if c.AuthorizedKeys == "" {
+		return fmt.Errorf("ssh.authorized_keys is missing: the SSH interface admits only the public keys listed in that file")
+	}
+	if c.MaxSessions < 0 {
+		return fmt.Errorf("ssh.max_sessions %d: want a positive number, 0 for the default", c.MaxSessions)
+	}
+	return nil
 }

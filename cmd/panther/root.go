@@ -16,6 +16,7 @@ import (
 	"panther"
 	"panther/crawl"
 	"panther/kb"
+	"panther/secret"
 	"panther/sqlite"
 )
 
@@ -42,6 +43,7 @@ type app struct {
 	dbFlag         string
 	configFlag     string
 	cfg            *fileConfig
+	secrets        *secret.Resolver
 	embed          embedderFlags
 	perPage        int // passages per page in search results; 0 means kb's default
 	cpuProfile     string
@@ -88,6 +90,9 @@ knowledge base, and searches it: every passage it returns cites the page and sec
   panther ask "how do I create a partial index?"      # an agent's answer with [n] citations
   panther agents                                      # the agents ask can run, and their tools
   panther sessions list                               # past asks, to show, export or --continue
+  panther serve                                       # HTTP API, web UI, MCP at /mcp (and SSH)
+  panther mcp                                         # MCP over stdio for coding agents
+  panther secrets check                               # do the config's secret references resolve?
 
 The knowledge base is one SQLite file: --db, or $PANTHER_DB, or
 $XDG_DATA_HOME/panther/panther.db (~/.local/share/panther/panther.db when XDG_DATA_HOME is unset).
@@ -112,7 +117,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "the knowledge base: a SQLite file path (default $PANTHER_DB, else $XDG_DATA_HOME/panther/panther.db)")
 	a.addEmbedderFlags(root)
 	root.AddCommand(a.askCommand(), a.runCommand(), a.agentsCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
-	root.AddCommand(a.sessionsCommand())
+	root.AddCommand(a.sessionsCommand(), a.configCommand(), a.secretsCommand())
 	root.AddCommand(a.serveCommand())
 	root.AddCommand(a.mcpCommand())
 	return root

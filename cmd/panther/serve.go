@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -21,6 +23,8 @@ import (
 	"panther/httpapi/ui"
 	"panther/kb"
 	"panther/mcp"
+	"panther/sqlite"
+	"panther/sshui"
 )
 
 const defaultServeAddr = "127.0.0.1:7777"
@@ -232,12 +236,27 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// sshDone stays nil, never ready, when the SSH interface is off.
+	var sshDone chan error
+	if cfg.SSH.Addr != "" {
+		sshSrv, err := a.sshServer(cfg, db, svc, rt, ms, log)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		sshDone = make(chan error, 1)
+		go func() { sshDone <- sshSrv.ListenAndServe(baseCtx) }()
+		log.Info("panther serve: SSH interface", "addr", cfg.SSH.Addr)
+	}
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
 		served <- serveErr
+	case err := <-sshDone:
+		// The SSH interface failed (its address taken, say): stop everything rather than serve half.
+		sshDone <- err
 	}
 	log.Info("panther serve stopping")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveShutdownTimeout)
@@ -258,8 +277,13 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 	case <-shutCtx.Done():
 		errs = append(errs, errors.New("background embedding did not stop in time"))
 	}
-	// What streams are left (MCP's, say) end with their requests' context.
+	// What streams are left (MCP's, say) end with their requests' context; SSH sessions end too.
 	cancelBase()
+	if sshDone != nil {
+		if err := <-sshDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("ssh: %w", err))
+		}
+	}
 	if err := <-httpDone; err != nil {
 		srv.Close()
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
@@ -275,11 +299,17 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 	return nil
 }
 
-// agentInfos describes the agents as `panther agents --json` does. "ask" tools are listed as
-// such; over the API no one can approve them, so they are refused when called.
+// agentInfos describes the agents, by name, for `panther agents` and the API. "ask" tools are listed
+// as such; over the API no one can approve them, so they are refused when called.
 func agentInfos(defs map[string]agent.Definition) []httpapi.AgentInfo {
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	out := make([]httpapi.AgentInfo, 0, len(defs))
-	for _, d := range defs {
+	for _, n := range names {
+		d := defs[n]
 		j := httpapi.AgentInfo{Name: d.Name, Description: d.Description, Mode: string(d.Mode), Model: d.Model, Source: d.Source, Tools: []string{}}
 		for _, t := range knownTools {
 			switch d.PermissionFor(t) {
@@ -370,4 +400,29 @@ func (b *backfiller) BackfillStatus() httpapi.BackfillStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.st
+}
+
+// sshServer builds the SSH terminal interface over the same knowledge base and agents.
+func (a *app) sshServer(cfg *fileConfig, db *sqlite.DB, svc *kb.Service, rt *agent.Runtime, ms *models, log *slog.Logger) (*sshui.Server, error) {
+	hostKey := cfg.SSH.HostKey
+	if hostKey == "" {
+		hostKey = filepath.Join(filepath.Dir(db.Path()), "ssh_host_ed25519_key")
+	}
+	opts := sshui.Options{
+		Addr: cfg.SSH.Addr, HostKeyPath: hostKey, AuthorizedKeysFile: cfg.SSH.AuthorizedKeys,
+		Search: svc, Reader: svc, MaxSessions: cfg.SSH.MaxSessions, Logger: log,
+	}
+	if ms.configured() {
+		opts.Ask = &agent.Sessions{Runtime: rt, Store: db}
+		for _, info := range agentInfos(rt.Definitions) {
+			if rt.Definitions[info.Name].CanBePrimary() {
+				opts.Agents = append(opts.Agents, info.Name)
+			}
+		}
+	}
+	srv, err := sshui.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("ssh: %w", err)
+	}
+	return srv, nil
 }

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"panther"
 	"panther/sqlite"
@@ -402,5 +408,70 @@ func TestServeEmbedsInTheBackground(t *testing.T) {
 	code, b := s.do("GET", "/v1/search?q=gizmo&mode=vector", nil, "")
 	if code != 200 || !strings.Contains(string(b), `"found":"vector"`) {
 		t.Errorf("vector search after the background embedding: %d %s", code, b)
+	}
+}
+
+func TestServeSSHInterface(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(keys, gossh.MarshalAuthorizedKey(signer.PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshAddr := free.Addr().String()
+	free.Close()
+	cfg := filepath.Join(dir, "config.toml")
+	src := fmt.Sprintf("[ssh]\naddr = %q\nauthorized_keys = %q\n", sshAddr, keys)
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.env["PANTHER_CONFIG"] = cfg
+	s := startServe(t, c)
+
+	dial := func(signer gossh.Signer) error {
+		var conn *gossh.Client
+		var err error
+		// The SSH listener starts just after the HTTP one.
+		for range 50 {
+			conn, err = gossh.Dial("tcp", sshAddr, &gossh.ClientConfig{
+				User: "owner", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+				HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+			})
+			var opErr *net.OpError
+			if err == nil || !errors.As(err, &opErr) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	if err := dial(signer); err != nil {
+		t.Errorf("the authorized key was refused: %v", err)
+	}
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := gossh.NewSignerFromKey(otherPriv)
+	if err := dial(other); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Errorf("an unknown key: %v, want refused at the handshake", err)
+	}
+	if err := s.shutdown(); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(c.env["PANTHER_DB"]), "ssh_host_ed25519_key")); err != nil {
+		t.Errorf("no host key next to the database: %v", err)
 	}
 }
