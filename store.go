@@ -152,3 +152,45 @@ type SourceRemover interface {
 	// kept, searchable, and no longer belong to a source. ErrNotFound if there is no such source.
 	RemoveSource(ctx context.Context, id int64, withDocuments bool) error
 }
+
+// Exporter reads a whole knowledge base back, every stored field included, in batches of bounded
+// size, so that `panther export` can move it to another store. The ordinary readers leave out what
+// search and display do not need (a chunk's keywords, when a page went gone, the vectors).
+type Exporter interface {
+	// ExportDocuments returns up to limit documents whose id is above afterID, in id order, gone
+	// ones included, each with its markdown and links.
+	ExportDocuments(ctx context.Context, afterID int64, limit int) ([]ExportedDocument, error)
+	// ExportChunks returns the chunks of the documents, every field set, ordered by document id,
+	// then as Chunks orders them.
+	ExportChunks(ctx context.Context, docIDs []int64) ([]Chunk, error)
+	// VectorSets lists the vectors stored, one set per model and length, in the order the sets were
+	// created: a model's last set is the one its searches use.
+	VectorSets(ctx context.Context) ([]VectorSet, error)
+	// ExportVectors returns the vectors of the set that belong to chunkIDs, in chunk id order.
+	ExportVectors(ctx context.Context, set VectorSet, chunkIDs []int64) ([]ChunkVector, error)
+}
+
+// ExportedDocument is a stored page as an Exporter returns it.
+type ExportedDocument struct {
+	Document
+	// GoneAt is when a gone page was found gone; zero for a current one.
+	GoneAt time.Time
+}
+
+// VectorSet names the vectors one model made at one length.
+type VectorSet struct {
+	Model string `json:"model"`
+	Dims  int    `json:"dimensions"`
+	// Vectors counts the set's vectors; VectorSets fills it in, ExportVectors ignores it.
+	Vectors int `json:"vectors"`
+}
+
+// Importer writes what the ordinary writers cannot give back as it was, for `panther import`.
+type Importer interface {
+	// ImportSource stores src under its URL with its creation and last-crawl times (a source
+	// already stored under the URL takes them), and returns it with its id in this store.
+	ImportSource(ctx context.Context, src Source) (Source, error)
+	// AddVectorSet records a set before any of its vectors, so that a model's sets are created in
+	// the exporting store's order and the same one stays the searched one. An existing set is kept.
+	AddVectorSet(ctx context.Context, model string, dims int) error
+}

@@ -60,6 +60,7 @@ type fixtureOptions struct {
 	maxStreams int
 	public     bool
 	ui, mcp    http.Handler
+	mcpWrite   http.Handler
 	// serverTimeouts, when set, is the test server's read and write timeout.
 	serverTimeouts time.Duration
 }
@@ -146,7 +147,7 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 		DocumentRemover: db, Embedding: svc,
 		Backfill: backfillFunc(func() BackfillStatus { return BackfillStatus{Done: 3, Total: 3} }),
 		Registry: prometheus.NewRegistry(), Tokens: fo.tokens, MetricsPublic: fo.public,
-		MaxBodyBytes: fo.maxBody, MaxStreams: fo.maxStreams, Heartbeat: 50 * time.Millisecond, UI: fo.ui, MCP: fo.mcp,
+		MaxBodyBytes: fo.maxBody, MaxStreams: fo.maxStreams, Heartbeat: 50 * time.Millisecond, UI: fo.ui, MCP: fo.mcp, MCPWrite: fo.mcpWrite,
 		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 	})
 	if err != nil {

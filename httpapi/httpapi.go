@@ -1,6 +1,7 @@
 // Package httpapi is panther's HTTP face: a JSON API under /v1 (search, documents, sources, crawls,
 // agent sessions with live events over server-sent events), /healthz, /readyz, Prometheus /metrics,
-// an OpenAPI 3.1 description at /v1/openapi.json, and the MCP server mounted at /mcp.
+// an OpenAPI 3.1 description at /v1/openapi.json, and the MCP server mounted at /mcp (read-only for
+// read tokens, with its write tools for write tokens).
 //
 // It holds no business logic: each handler decodes and checks its input, calls one of the services
 // it is given (the same ones the command line and the MCP server call), and encodes the answer.
@@ -18,6 +19,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -131,7 +133,12 @@ type Options struct {
 	DocumentRemover panther.DocumentRemover
 	Embedding       Embedding
 	Backfill        BackfillReporter
-	MCP             http.Handler
+	// MCP serves /mcp to read-scope tokens; MCPWrite, when set, serves it instead to tokens that may
+	// write (and to everyone when no tokens are configured, as the rest of the API is open then).
+	// They are two handlers, each with its own MCP sessions, so that a session begun with a write
+	// token cannot be continued with a read one. MCPWrite needs MCP.
+	MCP      http.Handler
+	MCPWrite http.Handler
 	// UI, when set, serves every path outside the API's (/v1/, /mcp, /healthz, /readyz, /metrics):
 	// the web interface. It needs no token; the pages it serves call the API with one.
 	UI http.Handler
@@ -190,6 +197,17 @@ type server struct {
 type requestInfo struct {
 	// token is the name (never the value) of the token the request was authorized with.
 	token string
+	// scope is what the request may do once authorized: its token's scope, or ScopeAdmin when the
+	// API is open.
+	scope Scope
+}
+
+// grantedScope is the scope authorize granted r.
+func grantedScope(r *http.Request) Scope {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.scope
+	}
+	return scopeNone
 }
 
 type requestInfoKey struct{}
@@ -235,6 +253,9 @@ func routes() []route {
 
 // New returns the API's handler.
 func New(opts Options) (http.Handler, error) {
+	if opts.MCPWrite != nil && opts.MCP == nil {
+		return nil, panther.Invalidf("httpapi: MCPWrite needs MCP, the handler for read tokens")
+	}
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Search": opts.Search != nil, "Documents": opts.Documents != nil, "Sources": opts.Sources != nil,
@@ -296,8 +317,11 @@ func New(opts Options) (http.Handler, error) {
 		s.streams[rt.method+" "+rt.path] = rt.stream
 	}
 	if opts.MCP != nil {
-		h := opts.MCP
 		s.mux.Handle("/mcp", s.endpoint(route{path: "/mcp", stream: true, h: func(_ *server, w http.ResponseWriter, r *http.Request) error {
+			h := opts.MCP
+			if opts.MCPWrite != nil && grantedScope(r) >= ScopeWrite {
+				h = opts.MCPWrite
+			}
 			h.ServeHTTP(w, r)
 			return nil
 		}}, ScopeRead))
@@ -346,9 +370,18 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Refused before anything reads it: a body said to be too large is not read at all.
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		writeError(rec, http.StatusRequestEntityTooLarge, "invalid", fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes))
+		stopReading(w)
 		return
 	}
-	r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBodyBytes)
+	// The server's own ResponseWriter, not rec: through it MaxBytesReader tells net/http that the
+	// limit was hit, so that the connection is closed after the answer.
+	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}
+	r.Body = body
+	defer func() {
+		if body.overLimit {
+			stopReading(w)
+		}
+	}()
 	if pattern == "" && s.opts.UI != nil && !apiPath(r.URL.Path) {
 		routeLabel = "ui"
 		s.opts.UI.ServeHTTP(rec, r)
@@ -370,6 +403,29 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// limitedBody notes whether a read went over the body limit.
+type limitedBody struct {
+	io.ReadCloser
+	overLimit bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.overLimit = true
+	}
+	return n, err
+}
+
+// stopReading ends the reading of a request whose body was refused as too large. net/http would
+// otherwise read up to 256 KiB more of it when the handler returns (to find its end, for reusing the
+// connection, which a refused body closes anyway): a client streaming a huge chunked body would make
+// the server read several times the limit. Measured by TestOversizedBodiesAreNotReadWhole.
+func stopReading(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // apiPath reports whether path belongs to the API rather than to the web interface.

@@ -579,6 +579,40 @@ func TestMountsUIAndMCP(t *testing.T) {
 	}
 }
 
+// Write-scope tokens get the MCP server with its write tools, read-scope ones the read-only one; with
+// no tokens the API is open, and so is the write MCP server.
+func TestMCPByScope(t *testing.T) {
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s", name, r.Method) })
+	}
+	withTokens := newFixture(t, fixtureOptions{tokens: []Token{readToken, writeToken, adminToken}, mcp: handler("read-only"), mcpWrite: handler("write")})
+	open := newFixture(t, fixtureOptions{mcp: handler("read-only"), mcpWrite: handler("write")})
+	readOnly := newFixture(t, fixtureOptions{tokens: []Token{readToken, writeToken}, mcp: handler("read-only")})
+	tests := []struct {
+		name string
+		f    *fixture
+		tok  Token
+		want int
+		body string
+	}{
+		{"no token", withTokens, Token{}, 401, `"kind":"unauthorized"`},
+		{"read token", withTokens, readToken, 200, "read-only POST"},
+		{"write token", withTokens, writeToken, 200, "write POST"},
+		{"admin token", withTokens, adminToken, 200, "write POST"},
+		{"open API", open, Token{}, 200, "write POST"},
+		{"write token without a write server", readOnly, writeToken, 200, "read-only POST"},
+	}
+	for _, tt := range tests {
+		resp, b := tt.f.do("POST", "/mcp", nil, tt.tok)
+		if resp.StatusCode != tt.want || !strings.Contains(string(b), tt.body) {
+			t.Errorf("%s: %d %s, want %d with %q", tt.name, resp.StatusCode, b, tt.want, tt.body)
+		}
+	}
+	if _, err := New(Options{MCPWrite: handler("write")}); err == nil || !strings.Contains(err.Error(), "MCPWrite needs MCP") {
+		t.Errorf("New with MCPWrite and no MCP: %v", err)
+	}
+}
+
 // TestStreamsOutliveTheServerTimeouts runs a stream well past the server's read and write timeouts,
 // which would cut it if it did not extend its own deadlines.
 func TestStreamsOutliveTheServerTimeouts(t *testing.T) {

@@ -4,8 +4,9 @@
 // crawler of `panther crawl`), and only shape their answers for MCP: readable text for the model
 // plus typed structured content for programs, every passage with its citation.
 //
-// Tools: search, read, list_sources; crawl only when the server is built with write access; ask only
-// when an Asker is given. Resources: every stored page as panther://doc/{url} (markdown).
+// Tools: search, read, list_sources; crawl and add_source only when the server is built with write
+// access; ask only when an Asker is given. Resources: every stored page as panther://doc/{url}
+// (markdown).
 //
 // Everything a client can ask for is bounded: query and URL lengths, hits per search, pages per
 // crawl, characters per answer, requests handled at once, and the time one request may take.
@@ -50,6 +51,12 @@ type SourceLister interface {
 	Sources(ctx context.Context) ([]panther.Source, error)
 }
 
+// SourceAdder registers a source without crawling it; every panther.SourceStore (*sqlite.DB) is one,
+// and so is *crawl.Manager.
+type SourceAdder interface {
+	AddSource(ctx context.Context, url string) (panther.Source, error)
+}
+
 // Crawler grows the knowledge base from a seed, at most maxPages pages at a time. The implementation
 // decides politeness and which addresses may be reached (cmd/panther's siteCrawler dials through
 // netguard); the crawl tool only bounds and checks what a client asks for.
@@ -75,8 +82,9 @@ type (
 
 // Options configure a server. Zero values take the defaults.
 type Options struct {
-	// AllowWrite registers the crawl tool, which grows the knowledge base; Crawler must then be set.
-	// Without it the server is read-only.
+	// AllowWrite registers the crawl and add_source tools, which grow the knowledge base; Crawler
+	// must then be set, and the SourceLister given to NewServer must also be a SourceAdder. Without
+	// it the server is read-only.
 	AllowWrite bool
 	Crawler    Crawler
 	// Asker registers the ask tool when not nil.
@@ -113,9 +121,11 @@ const (
 type Server struct {
 	kb      KnowledgeBase
 	sources SourceLister
-	opts    Options
-	log     *slog.Logger
-	sdk     *sdk.Server
+	// adder is sources as a SourceAdder; nil unless AllowWrite.
+	adder SourceAdder
+	opts  Options
+	log   *slog.Logger
+	sdk   *sdk.Server
 	// busy bounds the requests handled at once; crawling admits one crawl at a time.
 	busy     chan struct{}
 	crawling chan struct{}
@@ -128,8 +138,16 @@ func NewServer(kb KnowledgeBase, sources SourceLister, opts Options) (*Server, e
 	if kb == nil || sources == nil {
 		return nil, panther.Invalidf("mcp: a knowledge base and a source lister are required")
 	}
-	if opts.AllowWrite && opts.Crawler == nil {
-		return nil, panther.Invalidf("mcp: write access needs a Crawler")
+	var adder SourceAdder
+	if opts.AllowWrite {
+		if opts.Crawler == nil {
+			return nil, panther.Invalidf("mcp: write access needs a Crawler")
+		}
+		a, ok := sources.(SourceAdder)
+		if !ok {
+			return nil, panther.Invalidf("mcp: write access needs sources that can be added to (a SourceAdder)")
+		}
+		adder = a
 	}
 	if opts.MaxConcurrent < 0 || opts.CallTimeout < 0 || opts.AskTimeout < 0 || opts.CrawlTimeout < 0 || opts.SessionTimeout < 0 {
 		return nil, panther.Invalidf("mcp: limits and timeouts cannot be negative")
@@ -159,6 +177,7 @@ func NewServer(kb KnowledgeBase, sources SourceLister, opts Options) (*Server, e
 	s := &Server{
 		kb:       kb,
 		sources:  sources,
+		adder:    adder,
 		opts:     opts,
 		log:      log,
 		busy:     make(chan struct{}, opts.MaxConcurrent),
@@ -183,7 +202,7 @@ func instructions(opts Options) string {
 		"its page and section as url#anchor), read to get a whole page or one section as markdown, and " +
 		"list_sources to see which sites are covered. Cite the url#anchor of what you use."
 	if opts.AllowWrite {
-		text += " When a site you need is missing, crawl adds it."
+		text += " When a site you need is missing, crawl adds it; add_source only registers a site, for a crawl later."
 	}
 	if opts.Asker != nil {
 		text += " ask answers a question with citations, searching and reading on its own."

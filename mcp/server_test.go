@@ -194,6 +194,14 @@ func TestNewServerChecksOptions(t *testing.T) {
 	if _, err := NewServer(nil, db, Options{}); err == nil {
 		t.Error("NewServer without a knowledge base: no error")
 	}
+	// A store that can only list sources serves read-only, and refuses write access.
+	listOnly := struct{ SourceLister }{db}
+	if _, err := NewServer(svc, listOnly, Options{}); err != nil {
+		t.Errorf("NewServer read-only over a source lister: %v", err)
+	}
+	if _, err := NewServer(svc, listOnly, Options{AllowWrite: true, Crawler: &recordingCrawler{}}); !errors.Is(err, panther.ErrInvalid) {
+		t.Errorf("NewServer with write access over a source lister that cannot add: %v, want an invalid-input error", err)
+	}
 }
 
 func TestListTools(t *testing.T) {
@@ -204,7 +212,7 @@ func TestListTools(t *testing.T) {
 	}{
 		{"read-only", Options{}, []string{"list_sources", "read", "search"}},
 		{"a crawler without write access stays read-only", Options{Crawler: &recordingCrawler{}}, []string{"list_sources", "read", "search"}},
-		{"write access", Options{AllowWrite: true, Crawler: &recordingCrawler{}}, []string{"crawl", "list_sources", "read", "search"}},
+		{"write access", Options{AllowWrite: true, Crawler: &recordingCrawler{}}, []string{"add_source", "crawl", "list_sources", "read", "search"}},
 		{"with an asker", Options{Asker: fixedAsker{}}, []string{"ask", "list_sources", "read", "search"}},
 	}
 	for _, tt := range tests {
@@ -423,6 +431,71 @@ func TestCrawlTool(t *testing.T) {
 				t.Errorf("result %+v, text %q", out, text)
 			}
 		})
+	}
+}
+
+func TestAddSource(t *testing.T) {
+	c := &recordingCrawler{}
+	_, cs := newServer(t, Options{AllowWrite: true, Crawler: c})
+	tests := []struct {
+		name      string
+		url       string
+		wantURL   string // the stored source; "" with wantErr
+		wantAdded bool
+		wantErr   string
+	}{
+		{"new site", "https://docs.example.net/manual/", "https://docs.example.net/manual/", true, ""},
+		{"the same site again", "https://docs.example.net/manual/", "https://docs.example.net/manual/", false, ""},
+		{"stored as the crawler stores its seed", "HTTPS://Docs.Example.NET:443/manual/#install", "https://docs.example.net/manual/", false, ""},
+		{"a source that was crawled", "https://docs.example.org/guide/", "https://docs.example.org/guide/", false, ""},
+		{"http", "http://wiki.example.net/docs/", "http://wiki.example.net/docs/", true, ""},
+		{"local file", "file:///etc/", "", false, "not an http(s) URL"},
+		{"local path", "/etc", "", false, "not an http(s) URL"},
+		{"no host", "https:///docs/", "", false, "not an http(s) URL"},
+		{"credentials", "https://user:pw@docs.example.net/", "", false, "credentials"},
+		{"empty", "  ", "", false, "url is empty"},
+		{"too long", "https://docs.example.net/" + strings.Repeat("x", MaxURLChars), "", false, "properties/url"},
+	}
+	ids := map[string]int64{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out AddSourceOutput
+			text, isErr := call(t, cs, "add_source", map[string]any{"url": tt.url}, &out)
+			if tt.wantErr != "" {
+				if !isErr || !strings.Contains(text, tt.wantErr) {
+					t.Errorf("error %v %q, want a tool error containing %q", isErr, text, tt.wantErr)
+				}
+				return
+			}
+			if isErr {
+				t.Fatal(text)
+			}
+			if out.URL != tt.wantURL || out.Added != tt.wantAdded || out.ID == 0 || out.CreatedAt.IsZero() {
+				t.Errorf("result %+v, want %s added %v", out, tt.wantURL, tt.wantAdded)
+			}
+			if id, ok := ids[out.URL]; ok && id != out.ID {
+				t.Errorf("%s has id %d, before %d", out.URL, out.ID, id)
+			}
+			ids[out.URL] = out.ID
+			if !strings.Contains(text, out.URL) {
+				t.Errorf("text does not name the source: %q", text)
+			}
+		})
+	}
+	// Registered, not crawled.
+	if len(c.calls) != 0 {
+		t.Errorf("add_source crawled: %v", c.calls)
+	}
+	var list ListSourcesOutput
+	call(t, cs, "list_sources", nil, &list)
+	pages := map[string]int{}
+	for _, s := range list.Sources {
+		pages[s.URL] = s.Pages
+	}
+	want := map[string]int{"https://docs.example.org/guide/": 2, "https://other.example.com/": 1,
+		"https://docs.example.net/manual/": 0, "http://wiki.example.net/docs/": 0}
+	if fmt.Sprint(pages) != fmt.Sprint(want) {
+		t.Errorf("sources %v, want %v", pages, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,6 +14,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"panther"
+	"panther/crawl"
 	"panther/kb"
 )
 
@@ -133,6 +135,20 @@ type CrawlOutput struct {
 	Truncated bool `json:"truncated"`
 }
 
+// AddSourceInput is the add_source tool's arguments.
+type AddSourceInput struct {
+	URL string `json:"url" jsonschema:"http(s) URL of the documentation site or section to add; a later crawl stays under its path"`
+}
+
+// AddSourceOutput is the add_source tool's structured result.
+type AddSourceOutput struct {
+	ID  int64  `json:"id"`
+	URL string `json:"url" jsonschema:"the source as stored: the URL normalised the way the crawler stores its seeds"`
+	// Added is false when the source was already there; nothing changed then.
+	Added     bool      `json:"added"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 // AskInput is the ask tool's arguments.
 type AskInput struct {
 	Question string `json:"question" jsonschema:"the question, in plain words"`
@@ -171,6 +187,7 @@ func (s *Server) addTools() {
 			p["source"].MaxLength, p["url_prefix"].MaxLength = new(MaxURLChars), new(MaxURLChars)
 			p["fetched_after"].MaxLength = new(64)
 		}),
+		OutputSchema: outputSchema[SearchOutput](),
 	}, s.search)
 	sdk.AddTool(s.sdk, &sdk.Tool{
 		Name:  "read",
@@ -182,12 +199,14 @@ func (s *Server) addTools() {
 		InputSchema: mustSchema[ReadInput](func(p map[string]*jsonschema.Schema) {
 			p["url"].MinLength, p["url"].MaxLength = new(1), new(MaxURLChars)
 		}),
+		OutputSchema: outputSchema[ReadOutput](),
 	}, s.read)
 	sdk.AddTool(s.sdk, &sdk.Tool{
-		Name:        "list_sources",
-		Title:       "List crawled sources",
-		Description: "List the sites and folders the knowledge base was crawled from, with how many pages each has.",
-		Annotations: readOnly,
+		Name:         "list_sources",
+		Title:        "List crawled sources",
+		Description:  "List the sites and folders the knowledge base was crawled from, with how many pages each has.",
+		Annotations:  readOnly,
+		OutputSchema: outputSchema[ListSourcesOutput](),
 	}, s.listSources)
 	if s.opts.AllowWrite {
 		sdk.AddTool(s.sdk, &sdk.Tool{
@@ -202,7 +221,20 @@ func (s *Server) addTools() {
 				p["url"].MinLength, p["url"].MaxLength = new(1), new(MaxURLChars)
 				p["max_pages"].Minimum, p["max_pages"].Maximum = new(1.0), new(float64(MaxCrawlPages))
 			}),
+			OutputSchema: outputSchema[CrawlOutput](),
 		}, s.crawl)
+		sdk.AddTool(s.sdk, &sdk.Tool{
+			Name:  "add_source",
+			Title: "Add a documentation source",
+			Description: "Register a documentation site (or a section of one) as a source of the knowledge base, without " +
+				"crawling it: list_sources shows it at once, and a crawl of the same URL later fills it. Adding a " +
+				"source that is already there changes nothing.",
+			Annotations: &sdk.ToolAnnotations{DestructiveHint: new(false), IdempotentHint: true, OpenWorldHint: new(false)},
+			InputSchema: mustSchema[AddSourceInput](func(p map[string]*jsonschema.Schema) {
+				p["url"].MinLength, p["url"].MaxLength = new(1), new(MaxURLChars)
+			}),
+			OutputSchema: outputSchema[AddSourceOutput](),
+		}, s.addSource)
 	}
 	if s.opts.Asker != nil {
 		sdk.AddTool(s.sdk, &sdk.Tool{
@@ -215,6 +247,7 @@ func (s *Server) addTools() {
 			InputSchema: mustSchema[AskInput](func(p map[string]*jsonschema.Schema) {
 				p["question"].MinLength, p["question"].MaxLength = new(1), new(MaxQuestionChars)
 			}),
+			OutputSchema: outputSchema[AskOutput](),
 		}, s.ask)
 	}
 }
@@ -228,6 +261,31 @@ func mustSchema[T any](tune func(props map[string]*jsonschema.Schema)) *jsonsche
 	}
 	tune(sc.Properties)
 	return sc
+}
+
+// outputSchema infers T's output schema with its slices typed as arrays only: the Go inference also
+// allows null for them (a nil slice), which some clients cannot map onto their single-type schema
+// dialects (the MCP Inspector warns of it), and the tools never answer with a nil slice.
+func outputSchema[T any]() *jsonschema.Schema {
+	sc, err := jsonschema.For[T](nil)
+	if err != nil {
+		panic(err)
+	}
+	nonNullArrays(sc)
+	return sc
+}
+
+func nonNullArrays(sc *jsonschema.Schema) {
+	if sc == nil {
+		return
+	}
+	if len(sc.Types) == 2 && slices.Contains(sc.Types, "null") && slices.Contains(sc.Types, "array") {
+		sc.Type, sc.Types = "array", nil
+	}
+	for _, p := range sc.Properties {
+		nonNullArrays(p)
+	}
+	nonNullArrays(sc.Items)
 }
 
 func (s *Server) search(ctx context.Context, _ *sdk.CallToolRequest, in SearchInput) (*sdk.CallToolResult, SearchOutput, error) {
@@ -564,6 +622,47 @@ func (s *Server) crawl(ctx context.Context, _ *sdk.CallToolRequest, in CrawlInpu
 		b.WriteString(" Nothing was added to the knowledge base.")
 	}
 	return textResult(b.String()), out, nil
+}
+
+func (s *Server) addSource(ctx context.Context, _ *sdk.CallToolRequest, in AddSourceInput) (*sdk.CallToolResult, AddSourceOutput, error) {
+	raw := strings.TrimSpace(in.URL)
+	switch {
+	case raw == "":
+		return nil, AddSourceOutput{}, errors.New("add_source: url is empty")
+	case len(raw) > MaxURLChars:
+		return nil, AddSourceOutput{}, fmt.Errorf("add_source: url is longer than %d characters", MaxURLChars)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// As for crawl: a client must not make the server read its local files.
+		return nil, AddSourceOutput{}, fmt.Errorf("add_source: %q is not an http(s) URL", raw)
+	}
+	if u.User != nil {
+		return nil, AddSourceOutput{}, errors.New("add_source: URLs with credentials (user:password@) are refused")
+	}
+	// Stored the way the crawler stores its seed, so that crawling the same URL later fills this
+	// source instead of making a second one.
+	seed, err := crawl.Normalize(raw)
+	if err != nil {
+		return nil, AddSourceOutput{}, toolError("add_source", err)
+	}
+	existing, err := s.sources.Sources(ctx)
+	if err != nil {
+		return nil, AddSourceOutput{}, toolError("add_source: list sources", err)
+	}
+	src, err := s.adder.AddSource(ctx, seed)
+	if err != nil {
+		return nil, AddSourceOutput{}, toolError("add_source "+seed, err)
+	}
+	out := AddSourceOutput{ID: src.ID, URL: src.URL, Added: !slices.ContainsFunc(existing, func(e panther.Source) bool { return e.ID == src.ID }),
+		CreatedAt: src.CreatedAt}
+	var text string
+	if out.Added {
+		text = fmt.Sprintf("Added the source %s (id %d). It has no pages yet: crawl %s to make them searchable.", out.URL, out.ID, out.URL)
+	} else {
+		text = fmt.Sprintf("%s is already a source (id %d); nothing changed.", out.URL, out.ID)
+	}
+	return textResult(text), out, nil
 }
 
 func (s *Server) ask(ctx context.Context, _ *sdk.CallToolRequest, in AskInput) (*sdk.CallToolResult, AskOutput, error) {

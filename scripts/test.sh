@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# The MCP clients the owner uses (MCP Inspector, OpenCode), pinned, into .cache/npm-tools.
+scripts/setup-npm.sh
+export PANTHER_TEST_REQUIRE_NPM=1
 
 # Tests that use the real manual fail instead of skipping when this is set, so CI cannot pass by
 # silently skipping them.

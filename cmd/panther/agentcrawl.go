@@ -10,13 +10,12 @@ import (
 	"panther/agent"
 	"panther/crawl"
 	"panther/kb"
-	"panther/sqlite"
 )
 
 // siteCrawler runs the crawls agents ask for, through the guarded transport so that an agent cannot
 // reach addresses the [web] policy refuses, and with the same politeness as `panther crawl`.
 type siteCrawler struct {
-	db        *sqlite.DB
+	db        kbStore
 	svc       *kb.Service
 	transport http.RoundTripper
 	// One crawl at a time: parallel sub-agents asking for crawls share one store writer and one

@@ -12,7 +12,6 @@ import (
 	"panther/crawl"
 	"panther/internal/netguard"
 	"panther/kb"
-	"panther/sqlite"
 )
 
 // agentDirs are where agent definitions are read from, later ones overriding earlier ones by name:
@@ -56,7 +55,7 @@ func (a *app) webPolicy() (netguard.Policy, error) {
 }
 
 // agentRuntime wires the agents to this process's tools, models and limits.
-func (a *app) agentRuntime(db *sqlite.DB, svc *kb.Service, ms *models) (*agent.Runtime, error) {
+func (a *app) agentRuntime(db kbStore, svc *kb.Service, ms *models) (*agent.Runtime, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err

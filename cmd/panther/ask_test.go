@@ -167,16 +167,28 @@ func withModel(t *testing.T, c *cli, modelURL string, extra string) {
 
 func crawledCLI(t *testing.T) (*cli, *httptest.Server) {
 	t.Helper()
+	return crawledCLIOn(t, kindSQLite)
+}
+
+// crawledCLIOn is crawledCLI with its knowledge base in a store of the kind.
+func crawledCLIOn(t *testing.T, kind string) (*cli, *httptest.Server) {
+	t.Helper()
 	docs := httptest.NewServer(http.FileServer(http.Dir(copySite(t))))
 	t.Cleanup(docs.Close)
-	c := newCLI(t)
+	c := newCLIOn(t, kind)
 	var sum crawlSummaryJSON
 	c.mustJSON(&sum, "crawl", docs.URL+"/index.html", "--json")
 	return c, docs
 }
 
 func TestAskWithAModelKeepsASession(t *testing.T) {
-	c, _ := crawledCLI(t)
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { testAskKeepsASession(t, kind) })
+	}
+}
+
+func testAskKeepsASession(t *testing.T, kind string) {
+	c, _ := crawledCLIOn(t, kind)
 	model := &fakeModel{script: func(req chatRequest) reply {
 		switch {
 		case strings.Contains(req.last(), "and the second"):

@@ -42,6 +42,7 @@ func (c *fileConfig) secretSettings() map[string]string {
 // are replaced.
 func (c *fileConfig) redacted() fileConfig {
 	r := *c
+	r.DB = redactDSN(r.DB)
 	hide := func(v string) string {
 		if v == "" || secret.IsReference(v) {
 			return v

@@ -65,7 +65,13 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"crawl with negative max-pages", []string{"crawl", "--max-pages", "-1", "/tmp"}, 2, "--max-pages"},
 		{"eval without qrels", []string{"eval"}, 2, "--qrels"},
 		{"eval with missing qrels file", []string{"eval", "--qrels", "/nonexistent/q.jsonl"}, 2, "/nonexistent/q.jsonl"},
-		{"postgres not yet", []string{"--db", "postgres://u:secret@h/db", "status"}, 2, "PostgreSQL"},
+		{"postgres unreachable", []string{"--db", "postgres://u:secret@127.0.0.1:1/db?connect_timeout=5", "status"}, 1, "127.0.0.1:1/db"},
+		{"postgres URL that does not parse", []string{"--db", "postgresql://u:secret@h:port/db", "status"}, 2, "does not parse"},
+		{"postgres password in a parameter", []string{"--db", "postgres://u@127.0.0.1:1/db?password=secret&connect_timeout=5", "migrate"}, 1, "127.0.0.1:1/db"},
+		{"export without a destination", []string{"export"}, 2, "--to"},
+		{"import from a missing file", []string{"import", "--from", "/nonexistent/kb.db"}, 1, "no knowledge base at /nonexistent/kb.db"},
+		{"import with a bad batch", []string{"import", "--from", "x.db", "--batch", "0"}, 2, "--batch"},
+		{"migrate with an argument", []string{"migrate", "now"}, 2, "expects no arguments"},
 		{"unreachable seed", []string{"crawl", "--retries", "0", "--timeout", "2s", "http://127.0.0.1:1/docs/"}, 1, "nothing could be fetched"},
 		{"search since what", []string{"search", "--since", "yesterdayish", "x"}, 2, "--since"},
 		{"search an unknown source", []string{"search", "--source", "https://never.example/", "x"}, 1, "no source https://never.example/"},
@@ -115,10 +121,15 @@ func copySite(t *testing.T) string {
 }
 
 func TestCrawlSearchRecrawlOverHTTP(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { testCrawlSearchRecrawl(t, newCLIOn(t, kind)) })
+	}
+}
+
+func testCrawlSearchRecrawl(t *testing.T, c *cli) {
 	site := copySite(t)
 	srv := httptest.NewServer(http.FileServer(http.Dir(site)))
 	defer srv.Close()
-	c := newCLI(t)
 
 	var sum crawlSummaryJSON
 	c.mustJSON(&sum, "crawl", srv.URL+"/index.html", "--json")

@@ -23,7 +23,7 @@ ends when the client closes stdin.
 
 Tools: search (passages with their url#anchor citations), read (a page or URL#anchor section as
 markdown), list_sources; ask (the general agent answers, kept as a session) when a model is
-configured; with --write also crawl, which grows the knowledge base through the same
+configured; with --write also add_source and crawl, which grows the knowledge base through the same
 guarded network access as agents' crawls ([web] allow in the config file). Resources: every stored
 page as panther://doc/URL.
 
@@ -75,7 +75,7 @@ A client configuration: {"command": "panther", "args": ["mcp"]}.`,
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&write, "write", false, "offer the crawl tool, which adds sites to the knowledge base (default: read-only)")
+	cmd.Flags().BoolVar(&write, "write", false, "offer the add_source and crawl tools, which grow the knowledge base (default: read-only)")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log each session's start and end on stderr")
 	return cmd
 }

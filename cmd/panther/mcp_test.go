@@ -191,7 +191,7 @@ func TestMCPOverStdio(t *testing.T) {
 
 	t.Run("crawl with write access", func(t *testing.T) {
 		p := startMCP(t, bin, "--db", db, "--config", allowLoopback, "mcp", "--write")
-		if got := p.toolNames(); !slices.Equal(got, []string{"crawl", "list_sources", "read", "search"}) {
+		if got := p.toolNames(); !slices.Equal(got, []string{"add_source", "crawl", "list_sources", "read", "search"}) {
 			t.Errorf("tools %v", got)
 		}
 		res := p.tool("crawl", map[string]any{"url": site.URL + "/index.html", "max_pages": 10})

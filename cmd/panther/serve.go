@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -23,7 +24,6 @@ import (
 	"panther/httpapi/ui"
 	"panther/kb"
 	"panther/mcp"
-	"panther/sqlite"
 	"panther/sshui"
 )
 
@@ -49,7 +49,8 @@ func (a *app) serveCommand() *cobra.Command {
 		Long: `Serve the HTTP API: search with citations, documents, sources and background crawls, agent
 sessions that run in the background with live events (server-sent events), status, Prometheus
 metrics at /metrics, /healthz and /readyz. The API is described at /v1/openapi.json. The web
-interface is at /, and the MCP server (read-only: search, read, list_sources) at /mcp.
+interface is at /, and the MCP server at /mcp (search, read and list_sources for read tokens; write tokens also get
+crawl, add_source and ask).
 
 Access is by bearer tokens from the config's [server] table, each with scopes read, write or admin
 (write may change the knowledge base and run agents); token values are references (env:NAME,
@@ -191,13 +192,22 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 	if svc.Embedder() != nil {
 		opts.Backfill = bf
 	}
-	// MCP over HTTP is read-only here: /mcp needs only the read scope, and the crawl and ask tools
-	// would let a read token change the knowledge base or spend model tokens.
-	mcpServer, err := mcp.NewServer(svc, db, mcp.Options{Version: version, Logger: log})
+	// /mcp gives read tokens the read-only tools and write tokens also crawl, add_source and ask,
+	// which change the knowledge base or spend model tokens as the API's write routes do.
+	mcpRead, err := mcp.NewServer(svc, db, mcp.Options{Version: version, Logger: log})
 	if err != nil {
 		return err
 	}
-	opts.MCP = mcpServer.HTTPHandler()
+	mcpWriteOpts := mcp.Options{AllowWrite: true, Crawler: &siteCrawler{db: db, svc: svc, transport: policy.Transport()},
+		Version: version, Logger: log}
+	if ms.configured() {
+		mcpWriteOpts.Asker = sessionAsker{sessions: &agent.Sessions{Runtime: rt, Store: db}}
+	}
+	mcpWrite, err := mcp.NewServer(svc, db, mcpWriteOpts)
+	if err != nil {
+		return err
+	}
+	opts.MCP, opts.MCPWrite = mcpRead.HTTPHandler(), mcpWrite.HTTPHandler()
 	opts.UI = ui.Handler()
 	handler, err := httpapi.New(opts)
 	if err != nil {
@@ -220,7 +230,8 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("panther serve listening", "addr", ln.Addr().String(), "tokens", len(tokens), "db", db.Path(), "version", version)
+	_, where := describeStore(db)
+	log.Info("panther serve listening", "addr", ln.Addr().String(), "tokens", len(tokens), "db", where, "version", version)
 	if len(tokens) == 0 {
 		log.Warn("no API tokens are configured: the API is open to anyone who can reach " + ln.Addr().String())
 	}
@@ -403,10 +414,23 @@ func (b *backfiller) BackfillStatus() httpapi.BackfillStatus {
 }
 
 // sshServer builds the SSH terminal interface over the same knowledge base and agents.
-func (a *app) sshServer(cfg *fileConfig, db *sqlite.DB, svc *kb.Service, rt *agent.Runtime, ms *models, log *slog.Logger) (*sshui.Server, error) {
+func (a *app) sshServer(cfg *fileConfig, db kbStore, svc *kb.Service, rt *agent.Runtime, ms *models, log *slog.Logger) (*sshui.Server, error) {
 	hostKey := cfg.SSH.HostKey
 	if hostKey == "" {
-		hostKey = filepath.Join(filepath.Dir(db.Path()), "ssh_host_ed25519_key")
+		// Beside the SQLite file, else (a PostgreSQL store) in panther's data directory.
+		dir := ""
+		if kind, where := describeStore(db); kind == kindSQLite {
+			dir = filepath.Dir(where)
+		} else {
+			var err error
+			if dir, err = a.dataDir(); err != nil {
+				return nil, fmt.Errorf("ssh: host key: %w", err)
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("ssh: host key: %w", err)
+			}
+		}
+		hostKey = filepath.Join(dir, "ssh_host_ed25519_key")
 	}
 	opts := sshui.Options{
 		Addr: cfg.SSH.Addr, HostKeyPath: hostKey, AuthorizedKeysFile: cfg.SSH.AuthorizedKeys,

@@ -10,21 +10,13 @@ import (
 	"time"
 
 	"panther"
-	"panther/sqlite"
 )
 
 // seedSessions records, through the store, a finished top-level run with a sub-agent, and an older
 // failed run, in the CLI's database; it returns the finished run's and the sub-agent's sessions.
 func seedSessions(t *testing.T, c *cli) (top, sub panther.Session) {
 	t.Helper()
-	path := c.env["PANTHER_DB"]
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := c.openStore()
 	defer db.Close()
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
@@ -122,7 +114,12 @@ func TestSessionsList(t *testing.T) {
 }
 
 func TestSessionsShowAndExport(t *testing.T) {
-	c := newCLI(t)
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { testSessionsShowAndExport(t, newCLIOn(t, kind)) })
+	}
+}
+
+func testSessionsShowAndExport(t *testing.T, c *cli) {
 	top, _ := seedSessions(t, c)
 
 	code, md, errOut := c.run("sessions", "show", "3f9a2c1e00000001")

@@ -13,15 +13,12 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show what the knowledge base holds: sources, documents, chunks, size",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := a.dbPath()
-			if err != nil {
-				return err
-			}
 			db, svc, err := a.openKB(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			kind, where := describeStore(db)
 			st, err := db.Stats(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("read status: %w", err)
@@ -35,10 +32,10 @@ func (a *app) statusCommand() *cobra.Command {
 				emb = map[string]any{"model": e.Model(), "dimensions": e.Dimensions(), "vectors": with, "searchable_chunks": total}
 			}
 			if jsonOut {
-				return a.printJSON(map[string]any{"db": path, "stats": st, "embedder": emb, "default_mode": svc.DefaultMode()})
+				return a.printJSON(map[string]any{"db": where, "store": kind, "stats": st, "embedder": emb, "default_mode": svc.DefaultMode()})
 			}
-			fmt.Fprintf(a.stdout, "database   %s (%.1f MB)\nsources    %d\ndocuments  %d current, %d gone\nchunks     %d\n",
-				path, float64(st.SizeBytes)/(1<<20), st.Sources, st.Documents, st.Gone, st.Chunks)
+			fmt.Fprintf(a.stdout, "database   %s %s (%.1f MB)\nsources    %d\ndocuments  %d current, %d gone\nchunks     %d\n",
+				kind, where, float64(st.SizeBytes)/(1<<20), st.Sources, st.Documents, st.Gone, st.Chunks)
 			if e := svc.Embedder(); e != nil {
 				fmt.Fprintf(a.stdout, "embedder   %s, %d dimensions\nvectors    %d of %d searchable passages\nsearch     %s by default\n",
 					e.Model(), e.Dimensions(), emb["vectors"], emb["searchable_chunks"], svc.DefaultMode())
