@@ -1,16 +1,23 @@
 package agent
 
 import (
+	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,17 +141,49 @@ func (t webFetch) Run(ctx context.Context, args json.RawMessage) (ToolResult, er
 
 	final := stripFragment(resp.Request.URL)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return ToolResult{}, fmt.Errorf("web_fetch %s: the server answered %s", shown, httpx.CleanText(resp.Status))
+		msg := fmt.Sprintf("web_fetch %s: the server answered %s", shown, httpx.CleanText(resp.Status))
+		if ra := resp.Header.Get("Retry-After"); ra != "" && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			msg += "; it asks to retry after " + httpx.CleanText(ra)
+			if _, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil {
+				msg += " seconds"
+			}
+		}
+		return ToolResult{}, errors.New(msg)
 	}
 	ctype := resp.Header.Get("Content-Type")
-	mt, _, _ := mime.ParseMediaType(ctype)
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		mt, _, _ = strings.Cut(ctype, ";") // a type with broken parameters is still its type
+		mt = strings.TrimSpace(mt)
+	}
+	if !strings.Contains(mt, "/") {
+		// A Content-Type that is no media type ("html", "%%%") says nothing: read it as untyped,
+		// by extension or content, as browsers do.
+		ctype, mt = "", ""
+	}
 	if !fetchable[strings.ToLower(mt)] {
 		// Refused before the body is read: a PDF or a video is not worth downloading to refuse.
 		return ToolResult{}, unsupportedType(shown, ctype)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, t.opts.MaxBytes+1))
+	decoded, err := decodeContent(resp)
 	if err != nil {
+		return ToolResult{}, fmt.Errorf("web_fetch %s: %w", shown, err)
+	}
+	// The limit applies to the decoded bytes, so that a gzip bomb expands no further than a page.
+	body, err := io.ReadAll(io.LimitReader(decoded, t.opts.MaxBytes+1))
+	if err != nil {
+		if isDecodeError(err) {
+			return ToolResult{}, fmt.Errorf("web_fetch %s: the body does not decode as its Content-Encoding says: %w", shown, err)
+		}
 		return ToolResult{}, fetchError(ctx, shown, t.opts.Timeout, err)
+	}
+	if kind := binaryKind(body[:min(len(body), 512)]); kind != "" {
+		// An image or an archive labelled text/html would come back as a page of garbage.
+		labelled := ""
+		if mt != "" && mt != "application/octet-stream" {
+			labelled = ", although its content type says " + httpx.CleanText(ctype)
+		}
+		return ToolResult{}, fmt.Errorf("web_fetch %s: the body is %s, not a page%s; web_fetch reads HTML, markdown and plain text pages", shown, kind, labelled)
 	}
 	var notes []string
 	if int64(len(body)) > t.opts.MaxBytes {
@@ -195,6 +234,73 @@ func (t webFetch) Run(ctx context.Context, args json.RawMessage) (ToolResult, er
 	return ToolResult{Content: b.String(), Citations: []panther.Citation{cite}}, nil
 }
 
+// decodeContent undoes a Content-Encoding the transport left in place: net/http decodes gzip only
+// when it asked for gzip itself, and some servers send gzip or deflate unasked, which read raw would
+// be garbage. Other encodings (br, zstd) have no decoder in the standard library and are refused.
+func decodeContent(resp *http.Response) (io.Reader, error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	switch enc {
+	case "", "identity":
+		return resp.Body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if errors.Is(err, io.EOF) {
+			return strings.NewReader(""), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the body does not decode as its Content-Encoding (%s) says: %w", enc, err)
+		}
+		return zr, nil
+	case "deflate":
+		// zlib-wrapped as the RFC says, or raw deflate as some servers send: the header tells.
+		br := bufio.NewReader(resp.Body)
+		if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
+			zr, err := zlib.NewReader(br)
+			if err != nil {
+				return nil, fmt.Errorf("the body does not decode as its Content-Encoding (%s) says: %w", enc, err)
+			}
+			return zr, nil
+		}
+		return flate.NewReader(br), nil
+	}
+	return nil, fmt.Errorf("content encoding %q is not supported (only gzip and deflate are)", httpx.CleanText(enc))
+}
+
+func isDecodeError(err error) bool {
+	var ferr flate.CorruptInputError
+	return errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, zlib.ErrHeader) ||
+		errors.Is(err, zlib.ErrChecksum) || errors.As(err, &ferr)
+}
+
+// binaryKind names what the first bytes of a body are when they are plainly not text (an image,
+// audio, video, a font, a PDF, an archive, or bytes full of control characters), else "". The same
+// test as the crawler's (crawl's binary), kept apart since the packages share no helper.
+func binaryKind(peek []byte) string {
+	if len(peek) == 0 {
+		return ""
+	}
+	mt, _, _ := mime.ParseMediaType(http.DetectContentType(peek))
+	switch {
+	case strings.HasPrefix(mt, "image/"), strings.HasPrefix(mt, "audio/"), strings.HasPrefix(mt, "video/"),
+		strings.HasPrefix(mt, "font/"), mt == "application/pdf", mt == "application/zip", mt == "application/x-gzip",
+		mt == "application/wasm", mt == "application/x-rar-compressed", mt == "application/vnd.ms-fontobject",
+		mt == "application/ogg":
+		return "binary data (" + mt + ")"
+	case mt != "application/octet-stream":
+		return ""
+	}
+	ctl := 0
+	for _, b := range peek {
+		if b < 0x09 || (b > 0x0d && b < 0x20 && b != 0x1b) {
+			ctl++
+		}
+	}
+	if ctl*16 > len(peek) {
+		return "binary data"
+	}
+	return ""
+}
+
 // fetchError words a failed request for the model: the guard's refusal as it is, with what would
 // allow it; a time-out as one; otherwise the cause without net/http's repetition of the URL.
 func fetchError(ctx context.Context, shown string, timeout time.Duration, err error) error {
@@ -202,12 +308,21 @@ func fetchError(ctx context.Context, shown string, timeout time.Duration, err er
 	if errors.As(err, &be) {
 		return fmt.Errorf("web_fetch %s: %w (allow it in the config's [web] allow list)", shown, be)
 	}
-	if context.Cause(ctx) == errFetchTimeout {
+	var ne net.Error
+	if context.Cause(ctx) == errFetchTimeout || (ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout()) {
+		// The client's own Timeout (as long as ours) may fire first; the model hears the same.
 		return fmt.Errorf("web_fetch %s: no complete response within %s: %w", shown, timeout, panther.ErrUnavailable)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var cverr *tls.CertificateVerificationError
+	if errors.As(err, &cverr) {
+		return fmt.Errorf("web_fetch %s: the site's TLS certificate is not trusted: %w", shown, err)
+	}
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		return fmt.Errorf("web_fetch %s: the server does not speak TLS (try http://): %w", shown, err)
 	}
 	return fmt.Errorf("web_fetch %s: %w", shown, err)
 }

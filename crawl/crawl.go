@@ -55,6 +55,13 @@ type Index interface {
 	MarkGone(ctx context.Context, url string, at time.Time) error
 }
 
+// Defaults of the admission limits on links found in pages (Options.MaxURLLength,
+// Options.MaxQueryVariants).
+const (
+	DefaultMaxURLLength     = 2048
+	DefaultMaxQueryVariants = 500
+)
+
 // Options bound and shape a crawl. Zero values get the defaults named on each field.
 type Options struct {
 	// Include, when not empty, keeps only the discovered URLs that match one of its patterns; Exclude
@@ -67,6 +74,15 @@ type Options struct {
 	// URLs from sitemaps found next to a site seed are at depth 1; every URL of a sitemap seed and every
 	// file of a folder seed is a seed (depth 0).
 	MaxDepth int
+	// MaxURLLength is the longest URL followed from a page's links; longer ones are counted as
+	// skipped "url-too-long". It ends traps whose paths or queries grow on every page. Default
+	// 2048 (the sitemap protocol's limit); negative means no limit.
+	MaxURLLength int
+	// MaxQueryVariants caps how many distinct query strings of one path (scheme://host/path) are
+	// followed from page links, so that a page linking to itself with an ever-new query (calendars,
+	// session ids, faceted search) cannot fill a crawl; the others are counted as skipped
+	// "query-variants". Default 500; negative means no limit.
+	MaxQueryVariants int
 	// MaxPages caps the page fetches of a run, counting the pages a resumed run fetched before it was
 	// interrupted. 0 means unlimited. robots.txt and sitemap requests do not count; a redirect chain
 	// counts once. It is exact: workers reserve a page before fetching it.
@@ -131,7 +147,9 @@ type Summary struct {
 	Fetched, New, Changed, Unchanged, Duplicate, Gone int
 	// Skipped and Failed count URLs by reason: "robots", "content-type", "too-large", "canonical",
 	// "noindex", "redirect", "redirect-out-of-scope", "max-pages", ... and "http 404", "timeout",
-	// "network", ...
+	// "network", "tls", "redirect-loop", ... Links found in pages and refused by MaxDepth,
+	// MaxURLLength or MaxQueryVariants are counted as skipped "max-depth", "url-too-long" and
+	// "query-variants" without being recorded in the frontier.
 	Skipped, Failed map[string]int
 	Duration        time.Duration
 }
@@ -182,6 +200,8 @@ type Crawler struct {
 	opts   Options
 	client *http.Client
 	log    *slog.Logger
+	// robotsRetry is how long an unavailable robots.txt disallows its host (robotsRetry).
+	robotsRetry time.Duration
 }
 
 // New checks opts, fills in defaults and returns a Crawler.
@@ -221,6 +241,18 @@ func New(store Store, index Index, opts Options) (*Crawler, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = DefaultUserAgent()
 	}
+	switch {
+	case opts.MaxURLLength == 0:
+		opts.MaxURLLength = DefaultMaxURLLength
+	case opts.MaxURLLength < 0:
+		opts.MaxURLLength = 0
+	}
+	switch {
+	case opts.MaxQueryVariants == 0:
+		opts.MaxQueryVariants = DefaultMaxQueryVariants
+	case opts.MaxQueryVariants < 0:
+		opts.MaxQueryVariants = 0
+	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 30 * time.Second
 	}
@@ -259,7 +291,7 @@ func New(store Store, index Index, opts Options) (*Crawler, error) {
 		// robots-checked, deduplicated and rate limited like any other request.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Crawler{store: store, index: index, opts: opts, client: client, log: log}, nil
+	return &Crawler{store: store, index: index, opts: opts, client: client, log: log, robotsRetry: robotsRetry}, nil
 }
 
 func newTransport(opts Options) *http.Transport {
@@ -277,5 +309,7 @@ func newTransport(opts Options) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
+		// net/http's default allows 10 MB of headers; no page needs more than a fraction of this.
+		MaxResponseHeaderBytes: 1 << 20,
 	}
 }

@@ -729,7 +729,7 @@ func TestRedirects(t *testing.T) {
 	if s.hit("/docs/target.html") != 1 || other.hit("/docs/away.html") != 0 {
 		t.Fatalf("target fetched %d times, out-of-scope target %d times", s.hit("/docs/target.html"), other.hit("/docs/away.html"))
 	}
-	if sum.Skipped[reasonRedirectOutOfScope] != 2 || sum.Failed[reasonTooManyRedirects] != 1 || sum.Skipped[reasonRedirectDuplicate] != 1 {
+	if sum.Skipped[reasonRedirectOutOfScope] != 2 || sum.Failed[reasonTooManyRedirects] != 1 || sum.Failed[reasonRedirectLoop] != 1 {
 		t.Fatalf("summary %+v", sum)
 	}
 	if e := store.entries()[s.url("/docs/r1")]; e.State != panther.FrontierSkipped || e.Reason != reasonRedirect {

@@ -3,7 +3,12 @@ package crawl
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -46,10 +51,13 @@ type skipError struct{ reason string }
 
 func (e *skipError) Error() string { return e.reason }
 
-// fetchError is a fetch that failed for good; reason is what the summary counts.
+// fetchError is a fetch that failed; reason is what the summary counts. permanent failures (a
+// certificate not trusted, a body that does not decode) would fail the same way again, so they are
+// not retried.
 type fetchError struct {
-	reason string
-	err    error
+	reason    string
+	err       error
+	permanent bool
 }
 
 func (e *fetchError) Error() string { return e.reason + ": " + e.err.Error() }
@@ -74,7 +82,7 @@ func (r *run) get(ctx context.Context, h *host, req request) (*response, error) 
 		switch {
 		case err != nil:
 			var fe *fetchError
-			retryable = errors.As(err, &fe)
+			retryable = errors.As(err, &fe) && !fe.permanent
 		case resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable ||
 			resp.status == http.StatusInternalServerError || resp.status == http.StatusBadGateway ||
 			resp.status == http.StatusGatewayTimeout || resp.status == http.StatusRequestTimeout:
@@ -158,7 +166,7 @@ func (r *run) getOnce(ctx context.Context, req request) (*response, error) {
 	}
 	hresp, err := r.c.client.Do(hreq)
 	if err != nil {
-		return nil, &fetchError{reason: netReason(err), err: fmt.Errorf("fetch %s: %w", req.url, err)}
+		return nil, failure(fmt.Errorf("fetch %s: %w", req.url, err))
 	}
 	defer hresp.Body.Close()
 	resp := &response{status: hresp.StatusCode, header: hresp.Header}
@@ -170,7 +178,13 @@ func (r *run) getOnce(ctx context.Context, req request) (*response, error) {
 	if !req.truncate && hresp.ContentLength > req.maxBytes {
 		return nil, &skipError{reason: reasonTooLarge}
 	}
-	br := bufio.NewReaderSize(io.LimitReader(hresp.Body, req.maxBytes+1), 4096)
+	body, err := decodeBody(hresp)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	// The limit applies to the decoded bytes: a gzip bomb of a few KB must not expand to gigabytes.
+	br := bufio.NewReaderSize(io.LimitReader(body, req.maxBytes+1), 4096)
 	resp.ctype = hresp.Header.Get("Content-Type")
 	if req.pages {
 		// Deciding on the header and the first bytes saves downloading images and archives.
@@ -183,23 +197,37 @@ func (r *run) getOnce(ctx context.Context, req request) (*response, error) {
 		resp.ctype = ct
 	}
 	var buf bytes.Buffer
-	if hresp.ContentLength > 0 {
+	if hresp.ContentLength > 0 && body == hresp.Body {
 		buf.Grow(int(min(hresp.ContentLength, req.maxBytes)) + 1)
 	}
 	if _, err := buf.ReadFrom(br); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, &fetchError{reason: reasonTimeout, err: fmt.Errorf("read %s: %w", req.url, err)}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Timeout ran out mid-body (a server sending a byte a second): the transport closes the
+			// connection, and the read fails with "use of closed network connection", not with
+			// the deadline.
+			return nil, &fetchError{reason: reasonTimeout, err: fmt.Errorf("read %s: no complete body within %s: %w", req.url, opts.Timeout, err)}
 		}
-		return nil, &fetchError{reason: netReason(err), err: fmt.Errorf("read %s: %w", req.url, err)}
+		return nil, failure(fmt.Errorf("read %s: %w", req.url, err))
 	}
-	if int64(buf.Len()) > req.maxBytes {
+	resp.body = buf.Bytes()
+	if int64(len(resp.body)) > req.maxBytes {
 		if !req.truncate {
 			return nil, &skipError{reason: reasonTooLarge}
 		}
-		buf.Truncate(int(req.maxBytes))
+		resp.body = cutAtLine(resp.body, req.maxBytes)
 	}
-	resp.body = buf.Bytes()
 	return resp, nil
+}
+
+// cutAtLine cuts b to at most limit bytes, at the end of a line. A line cut in the middle could turn
+// robots.txt's "Disallow: /private" into "Disallow: /"; RFC 9309 lets a crawler ignore what is
+// beyond its limit, so the partial last line goes with it.
+func cutAtLine(b []byte, limit int64) []byte {
+	if int64(len(b)) <= limit {
+		return b
+	}
+	b = b[:limit]
+	return b[:bytes.LastIndexByte(b, '\n')+1]
 }
 
 func netReason(err error) string {
@@ -210,6 +238,73 @@ func netReason(err error) string {
 	return reasonNetwork
 }
 
+// failure classifies a failed request or body read. Certificate and TLS protocol errors and bodies
+// that do not decode are permanent: retrying them only costs time. Everything else (time-outs,
+// resets, truncated bodies) may be transient.
+func failure(err error) *fetchError {
+	switch {
+	case isTLSError(err):
+		return &fetchError{reason: reasonTLS, err: err, permanent: true}
+	case isDecodeError(err):
+		return &fetchError{reason: reasonBadEncoding, err: err, permanent: true}
+	}
+	return &fetchError{reason: netReason(err), err: err}
+}
+
+func isTLSError(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+		rerr tls.RecordHeaderError
+		aerr tls.AlertError
+		eerr *tls.ECHRejectionError
+	)
+	// ErrSchemeMismatch: an https URL answered in plain HTTP, the TLS record header being "HTTP/".
+	return errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) ||
+		errors.As(err, &rerr) || errors.As(err, &aerr) || errors.As(err, &eerr)
+}
+
+func isDecodeError(err error) bool {
+	var ferr flate.CorruptInputError
+	return errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, zlib.ErrHeader) ||
+		errors.Is(err, zlib.ErrChecksum) || errors.Is(err, zlib.ErrDictionary) || errors.As(err, &ferr)
+}
+
+// decodeBody undoes a Content-Encoding the transport left in place. net/http decodes gzip only when
+// it asked for it itself; a server may send gzip or deflate unasked (or to a transport that asked for
+// nothing), and extracting the compressed bytes would store garbage. Encodings without a decoder in
+// the standard library (br, zstd) are skipped as "content-encoding".
+func decodeBody(resp *http.Response) (io.ReadCloser, error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	switch enc {
+	case "", "identity":
+		return resp.Body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if errors.Is(err, io.EOF) {
+			return io.NopCloser(strings.NewReader("")), nil // an empty body, labelled gzip
+		}
+		if err != nil {
+			return nil, failure(fmt.Errorf("content-encoding %s: %w", enc, err))
+		}
+		return zr, nil
+	case "deflate":
+		// "deflate" is zlib-wrapped by the RFC, raw deflate on some servers: the zlib header says.
+		br := bufio.NewReader(resp.Body)
+		if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
+			zr, err := zlib.NewReader(br)
+			if err != nil {
+				return nil, failure(fmt.Errorf("content-encoding %s: %w", enc, err))
+			}
+			return zr, nil
+		}
+		return flate.NewReader(br), nil
+	}
+	return nil, &skipError{reason: reasonContentEncoding}
+}
+
 // pageType decides from the Content-Type header, the URL's extension and the first bytes whether a
 // response can be a page, and which type to extract it as.
 func pageType(header, urlPath string, peek []byte) (string, bool) {
@@ -218,8 +313,13 @@ func pageType(header, urlPath string, peek []byte) (string, bool) {
 		mt = m
 	}
 	mt = strings.ToLower(strings.TrimSpace(mt))
+	if !strings.Contains(mt, "/") {
+		// A Content-Type that is no media type at all ("html", "%%%") says nothing; browsers sniff
+		// such responses, and so do we.
+		mt, header = "", ""
+	}
 	if mt == "" || mt == "application/octet-stream" || mt == "binary/octet-stream" {
-		if t := typeByExt(urlPath); t != "" {
+		if t := typeByExt(urlPath); t != "" && !binary(peek) {
 			return t, true
 		}
 		sniffed := http.DetectContentType(peek)
@@ -228,7 +328,41 @@ func pageType(header, urlPath string, peek []byte) (string, bool) {
 		}
 		return header, false
 	}
+	if textual(mt) && binary(peek) {
+		// An image or an archive labelled text/html (a misconfigured server, or a compressed body
+		// whose Content-Encoding was lost) would be stored as pages of garbage.
+		return header, false
+	}
 	return header, textual(mt)
+}
+
+// binary says whether the first bytes of a body are plainly not text: a known binary signature
+// (image, audio, video, font, PDF, archive), or many control bytes. A stray control character in
+// otherwise textual bytes does not count, since sloppy pages carry escape codes in their text.
+func binary(peek []byte) bool {
+	if len(peek) == 0 {
+		return false
+	}
+	sniffed := http.DetectContentType(peek)
+	mt, _, _ := mime.ParseMediaType(sniffed)
+	switch {
+	case strings.HasPrefix(mt, "image/"), strings.HasPrefix(mt, "audio/"), strings.HasPrefix(mt, "video/"),
+		strings.HasPrefix(mt, "font/"):
+		// SVG is text, but DetectContentType does not report it.
+		return true
+	case mt == "application/pdf", mt == "application/zip", mt == "application/x-gzip", mt == "application/wasm",
+		mt == "application/x-rar-compressed", mt == "application/vnd.ms-fontobject", mt == "application/ogg":
+		return true
+	case mt != "application/octet-stream":
+		return false
+	}
+	ctl := 0
+	for _, b := range peek {
+		if b < 0x09 || (b > 0x0d && b < 0x20 && b != 0x1b) {
+			ctl++
+		}
+	}
+	return ctl*16 > len(peek)
 }
 
 // textual media types are those worth reading: extraction handles the HTML, markdown and plain text

@@ -18,6 +18,11 @@ const (
 	stQueued
 	stInflight
 	stFinished
+	// stBeyond entries are links refused for MaxDepth: counted as skipped, never queued, but
+	// admitted after all if a shallower page links to them.
+	stBeyond
+	// stRefused entries are links refused for good by the other admission limits.
+	stRefused
 )
 
 type entry struct {
@@ -108,6 +113,19 @@ type frontier struct {
 	sum Summary
 	// done, failed, skipped feed Progress; they are Summary's counts without the map walks.
 	done, failed, skipped int
+
+	limits linkLimits
+	// variants counts the admitted URLs with a query, per URL without its query.
+	variants map[string]int
+}
+
+// linkLimits bound what links found in pages may enter the frontier, so that a spider trap (an
+// endless calendar, a query that grows on every page, a path that nests forever) ends even when
+// MaxPages does not bound the crawl. Zero or negative fields mean no limit.
+type linkLimits struct {
+	maxDepth    int // MaxDepth; negative: none
+	maxURL      int
+	maxVariants int
 }
 
 func newFrontier(budget, hostLimit int) *frontier {
@@ -117,6 +135,8 @@ func newFrontier(budget, hostLimit int) *frontier {
 		hostLimit: hostLimit,
 		budget:    budget,
 		sum:       Summary{Skipped: map[string]int{}, Failed: map[string]int{}},
+		limits:    linkLimits{maxDepth: -1},
+		variants:  make(map[string]int),
 	}
 	f.cond = sync.NewCond(&f.mu)
 	return f
@@ -146,6 +166,7 @@ func (f *frontier) load(entries []panther.FrontierEntry) {
 		}
 		e := &entry{url: fe.URL, depth: fe.Depth, state: stFinished}
 		f.seen[fe.URL] = e
+		f.countVariantLocked(fe.URL)
 		switch {
 		case fe.State == panther.FrontierQueued:
 			e.state = stQueued
@@ -170,7 +191,10 @@ func costsFetch(fe panther.FrontierEntry) bool {
 	return true
 }
 
-// admit marks the URLs not seen before as seen and returns their entries, still pending.
+// admit marks the URLs not seen before as seen and returns their entries, still pending. Links
+// found in pages that break a linkLimits bound are refused instead: counted in the summary as
+// skipped, and remembered so that they are counted once, but never stored, since a trap can hand
+// out more of them than the crawl is worth.
 func (f *frontier) admit(links []link) []*entry {
 	if len(links) == 0 {
 		return nil
@@ -179,14 +203,67 @@ func (f *frontier) admit(links []link) []*entry {
 	defer f.mu.Unlock()
 	var out []*entry
 	for _, l := range links {
-		if _, ok := f.seen[l.url]; ok {
+		e, ok := f.seen[l.url]
+		if ok && e.state != stBeyond {
 			continue
 		}
-		e := &entry{url: l.url, depth: l.depth, state: stPending}
+		reason := ""
+		if l.page {
+			reason = f.refuseLocked(l)
+		}
+		if ok {
+			// Refused before for depth, found again: within MaxDepth now, or refused for good.
+			if reason == reasonMaxDepth {
+				continue
+			}
+			f.uncountLocked(reasonMaxDepth)
+		}
+		if reason != "" {
+			st := stRefused
+			if reason == reasonMaxDepth {
+				st = stBeyond
+			}
+			f.seen[l.url] = &entry{url: l.url, depth: l.depth, state: st}
+			f.skipped++
+			f.sum.Skipped[reason]++
+			continue
+		}
+		e = &entry{url: l.url, depth: l.depth, state: stPending}
 		f.seen[l.url] = e
+		f.countVariantLocked(l.url)
 		out = append(out, e)
 	}
 	return out
+}
+
+// refuseLocked returns why a link found in a page is not admitted, or "".
+func (f *frontier) refuseLocked(l link) string {
+	lim := f.limits
+	if lim.maxURL > 0 && len(l.url) > lim.maxURL {
+		return reasonURLTooLong
+	}
+	if lim.maxVariants > 0 {
+		if base, q, ok := strings.Cut(l.url, "?"); ok && q != "" && f.variants[base] >= lim.maxVariants {
+			return reasonQueryVariants
+		}
+	}
+	if lim.maxDepth >= 0 && l.depth > lim.maxDepth {
+		return reasonMaxDepth
+	}
+	return ""
+}
+
+func (f *frontier) uncountLocked(reason string) {
+	f.skipped--
+	if f.sum.Skipped[reason]--; f.sum.Skipped[reason] <= 0 {
+		delete(f.sum.Skipped, reason)
+	}
+}
+
+func (f *frontier) countVariantLocked(url string) {
+	if base, q, ok := strings.Cut(url, "?"); ok && q != "" {
+		f.variants[base]++
+	}
 }
 
 // push queues admitted entries once the store has them.
@@ -215,9 +292,14 @@ func (f *frontier) claim(url string, depth int) (e *entry, fresh bool) {
 	defer f.mu.Unlock()
 	e = f.seen[url]
 	switch {
-	case e == nil:
+	case e == nil || e.state == stBeyond:
+		// A redirect target refused as a link for its depth is still the page this chain reached.
+		if e != nil {
+			f.uncountLocked(reasonMaxDepth)
+		}
 		e = &entry{url: url, depth: depth, state: stInflight}
 		f.seen[url] = e
+		f.countVariantLocked(url)
 		return e, true
 	case e.state == stQueued:
 		e.state = stInflight

@@ -3,6 +3,7 @@ package crawl
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +14,10 @@ import (
 	"github.com/temoto/robotstxt"
 	"golang.org/x/time/rate"
 )
+
+// robotsRetry is how long a host whose robots.txt could not be had stays disallowed before it is
+// asked again (Crawler.robotsRetry; tests shorten it).
+const robotsRetry = 10 * time.Minute
 
 // robotsMaxBytes is how much of a robots.txt is read: RFC 9309 asks crawlers to parse at least
 // 500 KiB, and lets them ignore the rest.
@@ -34,14 +39,21 @@ type host struct {
 type robotsRules struct {
 	group *robotstxt.Group // nil: everything allowed
 	// unavailable: robots.txt answered 5xx or could not be fetched, which RFC 9309 treats as
-	// "disallow everything" for now.
+	// "disallow everything" for now; cause is the reason to record for the host's pages instead of
+	// "robots-unavailable", when the failure says more (a certificate not trusted fails every page).
 	unavailable bool
-	sitemaps    []string
+	cause       string
+	// expires, when set, is when the rules are stale and robots.txt is asked again.
+	expires  time.Time
+	sitemaps []string
 }
 
 // allowed says whether the rules let us fetch u, and if not, the reason to record.
 func (r *robotsRules) allowed(u *url.URL) (bool, string) {
 	if r.unavailable {
+		if r.cause != "" {
+			return false, r.cause
+		}
 		return false, reasonRobotsUnavailable
 	}
 	if r.group == nil {
@@ -118,15 +130,26 @@ func (h *host) slowDown(interval time.Duration) {
 func (r *run) robots(ctx context.Context, h *host) (*robotsRules, error) {
 	h.robotsMu.Lock()
 	defer h.robotsMu.Unlock()
-	if h.rules != nil {
+	if h.rules != nil && (h.rules.expires.IsZero() || time.Now().Before(h.rules.expires)) {
 		return h.rules, nil
 	}
 	rules, err := r.fetchRobots(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	if rules.group != nil && rules.group.CrawlDelay > 0 && !r.c.opts.IgnoreRobots {
-		h.slowDown(min(rules.group.CrawlDelay, r.c.opts.MaxRetryWait))
+	if rules.unavailable {
+		// RFC 9309 asks for "disallow all" while robots.txt cannot be had, not for the rest of a
+		// crawl that may run for hours: a host that was down is asked again after a while.
+		rules.expires = time.Now().Add(r.c.robotsRetry)
+	}
+	if rules.group != nil && rules.group.CrawlDelay != 0 && !r.c.opts.IgnoreRobots {
+		d := rules.group.CrawlDelay
+		if d < 0 {
+			// The parser refuses negative delays, so a negative one is a huge value that overflowed
+			// time.Duration: the site asked for the longest wait we grant.
+			d = r.c.opts.MaxRetryWait
+		}
+		h.slowDown(min(d, r.c.opts.MaxRetryWait))
 	}
 	h.rules = rules
 	return rules, nil
@@ -145,22 +168,18 @@ func (r *run) fetchRobots(ctx context.Context, h *host) (*robotsRules, error) {
 		}
 		if err != nil {
 			r.log.Warn("robots.txt unreachable, host disallowed", "host", h.key, "err", err)
-			return &robotsRules{unavailable: true}, nil
+			rules := &robotsRules{unavailable: true}
+			var fe *fetchError
+			if errors.As(err, &fe) && fe.reason == reasonTLS {
+				rules.cause = reasonTLS
+			}
+			return rules, nil
 		}
 		switch s := resp.status; {
 		case s >= 200 && s < 300:
-			data, err := robotstxt.FromBytes(resp.body)
-			if err != nil {
-				// The parser refuses a whole file for one odd line; RFC 9309 wants the rest obeyed.
-				data, err = robotstxt.FromBytes(sanitizeRobots(resp.body))
-			}
+			rules, err := parseRobots(resp.body, r.c.opts.UserAgent, r.c.opts.IgnoreRobots)
 			if err != nil {
 				r.log.Warn("robots.txt unparsable, treated as allowing all", "host", h.key, "err", err)
-				return &robotsRules{}, nil
-			}
-			rules := &robotsRules{sitemaps: data.Sitemaps}
-			if !r.c.opts.IgnoreRobots {
-				rules.group = data.FindGroup(r.c.opts.UserAgent)
 			}
 			return rules, nil
 		case isRedirect(s) && hop < 5:
@@ -178,6 +197,26 @@ func (r *run) fetchRobots(ctx context.Context, h *host) (*robotsRules, error) {
 	}
 }
 
+// parseRobots reads a robots.txt body into the rules for agent. A file the parser refuses even
+// once sanitised allows everything (with the error, for the log), as RFC 9309 treats a file it
+// cannot read; its Sitemap lines are lost with it.
+func parseRobots(body []byte, agent string, ignore bool) (*robotsRules, error) {
+	body = tidyRobots(body)
+	data, err := robotstxt.FromBytes(body)
+	if err != nil {
+		// The parser refuses a whole file for one odd line; RFC 9309 wants the rest obeyed.
+		data, err = robotstxt.FromBytes(sanitizeRobots(body))
+	}
+	if err != nil {
+		return &robotsRules{}, err
+	}
+	rules := &robotsRules{sitemaps: data.Sitemaps}
+	if !ignore {
+		rules.group = data.FindGroup(agent)
+	}
+	return rules, nil
+}
+
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -193,12 +232,35 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// tidyRobots fixes what RFC 9309 allows and the parser misreads, losing the group it starts: a byte
+// order mark (editors on Windows write one) and white space between a key and its colon
+// ("User-agent : *").
+func tidyRobots(body []byte) []byte {
+	body = bytes.TrimPrefix(body, []byte("\ufeff"))
+	if !bytes.Contains(body, []byte(" :")) && !bytes.Contains(body, []byte("\t:")) {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	for line := range bytes.Lines(body) {
+		if i := bytes.IndexByte(line, ':'); i > 0 {
+			key := bytes.TrimSpace(line[:i])
+			if len(key) > 0 && len(key) < i && bytes.IndexAny(key, " \t#") < 0 {
+				out = append(out, key...)
+				out = append(out, line[i:]...)
+				continue
+			}
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
 // sanitizeRobots drops the lines robotstxt rejects outright: rules before any User-agent line and
 // Crawl-delay values that are not numbers.
 func sanitizeRobots(body []byte) []byte {
 	var out bytes.Buffer
 	seenAgent := false
-	for _, line := range bytes.Split(body, []byte("\n")) {
+	for line := range bytes.Lines(body) {
 		text := string(line)
 		if i := strings.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
@@ -221,8 +283,8 @@ func sanitizeRobots(body []byte) []byte {
 				}
 			}
 		}
+		// Lines keep their own ends, so that sanitising a sanitised file changes nothing.
 		out.Write(line)
-		out.WriteByte('\n')
 	}
 	return out.Bytes()
 }

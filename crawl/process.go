@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,10 +51,18 @@ func (r *run) process(ctx context.Context, e *entry) (*pageResult, error) {
 				return nil, err
 			}
 			if ok, reason := rules.allowed(u); !ok {
-				if hop == 0 {
+				switch {
+				case reason == reasonTLS:
+					// robots.txt failed the TLS handshake, and so would the page: a failure of
+					// the host, not a robots decision.
+					if hop == 0 {
+						r.f.release()
+					}
+					final(panther.FrontierFailed, reason)
+				case hop == 0:
 					r.f.release()
 					final(panther.FrontierSkipped, reason)
-				} else {
+				default:
 					final(panther.FrontierSkipped, reasonRedirectRobots)
 				}
 				return res, nil
@@ -94,6 +103,12 @@ func (r *run) process(ctx context.Context, e *entry) (*pageResult, error) {
 			next, err := resolveLocation(cur.url, resp.header.Get("Location"))
 			if err != nil {
 				final(panther.FrontierFailed, "bad-redirect")
+				return res, nil
+			}
+			if next == cur.url || slices.ContainsFunc(hops, func(p *entry) bool { return p.url == next }) {
+				// Without this the loop ends as "redirect-duplicate" (its start is in flight), which
+				// hides that the page can never be had.
+				final(panther.FrontierFailed, reasonRedirectLoop)
 				return res, nil
 			}
 			fromSeed := e.url == r.seed && r.kind == seedSite
@@ -238,7 +253,7 @@ func (r *run) body(ctx context.Context, res *pageResult, cur *entry, u *url.URL,
 	if result.Canonical != "" {
 		if cn, err := Normalize(result.Canonical); err == nil && cn != cur.url && r.scope.contains(cn) && r.filt.allow(cn) {
 			// Stored once, under the URL the site says is the page's own; the alias only leads there.
-			res.links = append(res.links, link{url: cn, depth: cur.depth})
+			res.links = append(res.links, link{url: cn, depth: cur.depth, page: true})
 			return panther.FrontierSkipped, reasonCanonical, nil
 		}
 	}
@@ -284,11 +299,9 @@ func (r *run) seedSitemap(ctx context.Context, sm *sitemap) error {
 }
 
 // links turns a page's raw links into the ones to crawl: normalised, in scope, allowed by the
-// filters, not deeper than MaxDepth. Deduplication against the frontier happens at admission.
+// filters. Deduplication and the limits on depth, URL length and query variants are the frontier's,
+// at admission, so that what they refuse is counted once.
 func (r *run) links(raw []string, depth int) []link {
-	if max := r.c.opts.MaxDepth; max >= 0 && depth > max {
-		return nil
-	}
 	out := make([]link, 0, len(raw))
 	for _, s := range raw {
 		u, err := url.Parse(s)
@@ -306,7 +319,7 @@ func (r *run) links(raw []string, depth int) []link {
 		if n.Scheme == "file" && typeByExt(n.Path) == "" {
 			continue
 		}
-		out = append(out, link{url: ns, depth: depth})
+		out = append(out, link{url: ns, depth: depth, page: true})
 	}
 	return out
 }

@@ -36,6 +36,14 @@ const (
 	reasonNetwork            = "network"
 	reasonNotFound           = "not-found"
 	reasonExtract            = "extract"
+	reasonRedirectLoop       = "redirect-loop"
+	reasonTLS                = "tls"
+	reasonBadEncoding        = "bad-encoding"
+	reasonContentEncoding    = "content-encoding"
+	// Links refused at admission (see frontier.admit): counted in Summary.Skipped, not stored.
+	reasonMaxDepth      = "max-depth"
+	reasonURLTooLong    = "url-too-long"
+	reasonQueryVariants = "query-variants"
 )
 
 // enqueueBatch bounds one Enqueue call, so that a 50,000-URL sitemap is not one giant transaction.
@@ -57,6 +65,9 @@ const (
 type link struct {
 	url   string
 	depth int
+	// page: found in a page (not a seed, sitemap or redirect), so subject to the frontier's
+	// admission limits (MaxDepth, MaxURLLength, MaxQueryVariants).
+	page bool
 }
 
 // finish is a final state to record for an entry.
@@ -214,6 +225,7 @@ func (c *Crawler) newRun(seed string) (*run, error) {
 		hosts: hostSet{m: map[string]*host{}, rate: c.opts.HostRate},
 		filt:  filters{include: c.opts.Include, exclude: c.opts.Exclude},
 	}
+	r.f.limits = linkLimits{maxDepth: c.opts.MaxDepth, maxURL: c.opts.MaxURLLength, maxVariants: c.opts.MaxQueryVariants}
 	seed = strings.TrimSpace(seed)
 	if seed == "" {
 		return nil, panther.Invalidf("crawl: empty seed")
