@@ -9,6 +9,9 @@ scripts/setup.sh
 # The MCP clients the owner uses (MCP Inspector, OpenCode), pinned, into .cache/npm-tools.
 scripts/setup-npm.sh
 export PANTHER_TEST_REQUIRE_NPM=1
+# The real OpenSSH client inside tmux drives the SSH terminal UI.
+scripts/setup-tmux.sh
+export PANTHER_TEST_REQUIRE_TMUX=1
 
 # Tests that use the real manual fail instead of skipping when this is set, so CI cannot pass by
 # silently skipping them.
@@ -26,6 +29,8 @@ fi
 
 echo "== go vet" >&2
 go vet ./...
+# The tailnet build (-tags tsnet) is built, vetted and its offline tests run too.
+go vet -tags tsnet ./cmd/panther
 (cd bench/colly && go vet ./...)
 
 # The PostgreSQL store's tests run against a throwaway cluster on a free loopback port, removed on
@@ -40,6 +45,10 @@ export PANTHER_TEST_POSTGRES PANTHER_TEST_REQUIRE_POSTGRES=1
 
 echo "== go test" >&2
 go test -count=1 ./...
+
+echo "== tsnet build" >&2
+go build -tags tsnet -o /dev/null ./cmd/panther
+go test -count=1 -tags tsnet -run 'Tailnet|Tailscale' ./cmd/panther
 
 echo "== nix (offline checks of the package and the NixOS module)" >&2
 scripts/nix-check.sh

@@ -37,6 +37,7 @@ type fileConfig struct {
 	Server    serverConfig              `toml:"server,omitempty,omitzero"`
 	SSH       sshConfig                 `toml:"ssh,omitempty,omitzero"`
 	Secrets   secretsConfig             `toml:"secrets,omitempty,omitzero"`
+	Tailscale tailscaleConfig           `toml:"tailscale,omitempty,omitzero"`
 
 	// path is where the file was read from, "" when there was none.
 	path string
@@ -268,6 +269,9 @@ func (c *fileConfig) validate() error {
 		return err
 	}
 	if err := c.Secrets.validate(); err != nil {
+		return err
+	}
+	if err := c.Tailscale.validate(); err != nil {
 		return err
 	}
 	return c.Server.validate()

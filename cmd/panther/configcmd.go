@@ -35,6 +35,7 @@ func (c *fileConfig) secretSettings() map[string]string {
 		add(key, t.Token, true)
 	}
 	add("secrets.connect_token", c.Secrets.ConnectToken, true)
+	add("tailscale.auth_key", c.Tailscale.AuthKey, true)
 	return out
 }
 
@@ -61,6 +62,7 @@ func (c *fileConfig) redacted() fileConfig {
 		r.Server.Tokens[i] = t
 	}
 	r.Secrets.ConnectToken = hide(r.Secrets.ConnectToken)
+	r.Tailscale.AuthKey = hide(r.Tailscale.AuthKey)
 	return r
 }
 

@@ -42,7 +42,7 @@ const (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr string
+	var flags serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the knowledge base, crawls and agents over an HTTP API",
@@ -66,10 +66,12 @@ saved as cancelled and crawls stop where they can resume.`,
   curl -H "Authorization: Bearer $PANTHER_TOKEN" 'http://127.0.0.1:7777/v1/search?q=partial+index'`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.serve(cmd.Context(), addr, nil)
+			return a.serve(cmd.Context(), flags, nil)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "listen on this host:port (default: the config's [server] addr, else "+defaultServeAddr+")")
+	cmd.Flags().StringVar(&flags.sshAddr, "ssh-addr", "", "serve the SSH terminal UI on this host:port, e.g. :2222 (default: the config's [ssh] addr; keys from [ssh] authorized_keys, else ~/.ssh/authorized_keys)")
+	cmd.Flags().BoolVar(&flags.tailnet, "tailscale", false, "join the tailnet as its own node ([tailscale] table) and serve HTTP and SSH there instead of on local addresses; needs a build with -tags tsnet")
+	cmd.Flags().StringVar(&flags.addr, "addr", "", "listen on this host:port (default: the config's [server] addr, else "+defaultServeAddr+")")
 	return cmd
 }
 
@@ -117,18 +119,30 @@ func checkOpenAddr(addr string) error {
 
 // serve runs the server until ctx ends, then shuts it down gracefully. onListen, when not nil, is
 // told the address listened on (tests listen on port 0).
-func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr)) error {
+// serveFlags are serve's command-line choices of where to listen.
+type serveFlags struct {
+	addr, sshAddr string
+	tailnet       bool
+}
+
+func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Addr)) error {
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
 	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	addr := firstNonEmpty(addrFlag, cfg.Server.Addr, defaultServeAddr)
+	if flags.tailnet && !tsnetBuilt {
+		return errNoTsnet
+	}
+	if err := applySSHAddrFlag(cfg, flags.sshAddr, a.getenv); err != nil {
+		return err
+	}
+	addr := firstNonEmpty(flags.addr, cfg.Server.Addr, defaultServeAddr)
 	tokens, err := a.serverTokens(cfg)
 	if err != nil {
 		return err
 	}
-	if len(tokens) == 0 {
+	if len(tokens) == 0 && !flags.tailnet {
 		if err := checkOpenAddr(addr); err != nil {
 			return err
 		}
@@ -214,8 +228,20 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 		return err
 	}
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	var ln, sshLn net.Listener
+	if flags.tailnet {
+		dir, err := a.stateDir(db)
+		if err != nil {
+			return err
+		}
+		tn, err := a.openTailnet(ctx, cfg.Tailscale, dir, addr, cfg.SSH.Addr, len(tokens), log)
+		if err != nil {
+			return err
+		}
+		defer tn.Close()
+		ln, sshLn = tn.HTTP, tn.SSH
+		log.Info("panther serve: on the tailnet", "name", tn.Name)
+	} else if ln, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -256,7 +282,13 @@ func (a *app) serve(ctx context.Context, addrFlag string, onListen func(net.Addr
 			return err
 		}
 		sshDone = make(chan error, 1)
-		go func() { sshDone <- sshSrv.ListenAndServe(baseCtx) }()
+		go func() {
+			if sshLn != nil {
+				sshDone <- sshSrv.Serve(baseCtx, sshLn)
+				return
+			}
+			sshDone <- sshSrv.ListenAndServe(baseCtx)
+		}()
 		log.Info("panther serve: SSH interface", "addr", cfg.SSH.Addr)
 	}
 
@@ -417,18 +449,9 @@ func (b *backfiller) BackfillStatus() httpapi.BackfillStatus {
 func (a *app) sshServer(cfg *fileConfig, db kbStore, svc *kb.Service, rt *agent.Runtime, ms *models, log *slog.Logger) (*sshui.Server, error) {
 	hostKey := cfg.SSH.HostKey
 	if hostKey == "" {
-		// Beside the SQLite file, else (a PostgreSQL store) in panther's data directory.
-		dir := ""
-		if kind, where := describeStore(db); kind == kindSQLite {
-			dir = filepath.Dir(where)
-		} else {
-			var err error
-			if dir, err = a.dataDir(); err != nil {
-				return nil, fmt.Errorf("ssh: host key: %w", err)
-			}
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("ssh: host key: %w", err)
-			}
+		dir, err := a.stateDir(db)
+		if err != nil {
+			return nil, fmt.Errorf("ssh: host key: %w", err)
 		}
 		hostKey = filepath.Join(dir, "ssh_host_ed25519_key")
 	}
@@ -449,4 +472,20 @@ func (a *app) sshServer(cfg *fileConfig, db kbStore, svc *kb.Service, rt *agent.
 		return nil, fmt.Errorf("ssh: %w", err)
 	}
 	return srv, nil
+}
+
+// stateDir is where serve keeps its own files (the SSH host key, tailnet state): beside the SQLite
+// file, else (a PostgreSQL store) in panther's data directory.
+func (a *app) stateDir(db kbStore) (string, error) {
+	if kind, where := describeStore(db); kind == kindSQLite {
+		return filepath.Dir(where), nil
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
 }

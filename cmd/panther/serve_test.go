@@ -64,7 +64,7 @@ func startServe(t *testing.T, c *cli) *runningServer {
 	s := &runningServer{t: t, logs: logs, stop: cancel, result: make(chan error, 1)}
 	listening := make(chan string, 1)
 	go func() {
-		s.result <- a.serve(ctx, "127.0.0.1:0", func(addr net.Addr) { listening <- "http://" + addr.String() })
+		s.result <- a.serve(ctx, serveFlags{addr: "127.0.0.1:0"}, func(addr net.Addr) { listening <- "http://" + addr.String() })
 	}()
 	select {
 	case s.url = <-listening:
@@ -347,7 +347,7 @@ func TestServeWithTokensMayListenOnAllInterfaces(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	addr := make(chan net.Addr, 1)
-	go func() { done <- a.serve(ctx, "", func(x net.Addr) { addr <- x }) }()
+	go func() { done <- a.serve(ctx, serveFlags{}, func(x net.Addr) { addr <- x }) }()
 	select {
 	case x := <-addr:
 		_, port, _ := net.SplitHostPort(x.String())
