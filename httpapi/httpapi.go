@@ -365,7 +365,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			level = slog.LevelDebug
 		}
 		s.log.Log(r.Context(), level, "http", "method", r.Method, "route", routeLabel, "path", r.URL.Path, "status", code,
-			"ms", time.Since(start).Milliseconds(), "token", info.token)
+			"ms", time.Since(start).Milliseconds(), "caller", info.token)
 	}()
 	// Refused before anything reads it: a body said to be too large is not read at all.
 	if r.ContentLength > s.opts.MaxBodyBytes {
@@ -378,7 +378,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}
 	r.Body = body
 	defer func() {
-		if body.overLimit {
+		if r.ContentLength != 0 && !body.done {
 			stopReading(w)
 		}
 	}()
@@ -405,25 +405,26 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rec, r)
 }
 
-// limitedBody notes whether a read went over the body limit.
+// limitedBody notes whether the handler read the body to its end.
 type limitedBody struct {
 	io.ReadCloser
-	overLimit bool
+	done bool
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		b.overLimit = true
+	if errors.Is(err, io.EOF) {
+		b.done = true
 	}
 	return n, err
 }
 
-// stopReading ends the reading of a request whose body was refused as too large. net/http would
-// otherwise read up to 256 KiB more of it when the handler returns (to find its end, for reusing the
-// connection, which a refused body closes anyway): a client streaming a huge chunked body would make
-// the server read several times the limit. Measured by TestOversizedBodiesAreNotReadWhole.
+// stopReading ends the reading of a request whose body was refused (too large, or not read at all
+// because the request was refused before: no token, no such route). net/http would otherwise read up
+// to 256 KiB more of it when the handler returns, to find its end and reuse the connection: a
+// client streaming a huge chunked body would make the server read several times the limit. What it
+// has buffered is still read, so a small unread body keeps its connection alive. Measured by
+// TestOversizedBodiesAreNotReadWhole.
 func stopReading(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

@@ -442,7 +442,7 @@ func TestAuthByScope(t *testing.T) {
 			t.Errorf("the log shows the token %s", tok.Name)
 		}
 	}
-	if !strings.Contains(logs, "token=writer") {
+	if !strings.Contains(logs, "caller=writer") {
 		t.Errorf("the log does not name the token used:\n%s", logs)
 	}
 

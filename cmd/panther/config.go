@@ -38,6 +38,7 @@ type fileConfig struct {
 	SSH       sshConfig                 `toml:"ssh,omitempty,omitzero"`
 	Secrets   secretsConfig             `toml:"secrets,omitempty,omitzero"`
 	Tailscale tailscaleConfig           `toml:"tailscale,omitempty,omitzero"`
+	Telemetry telemetryConfig           `toml:"telemetry,omitempty,omitzero"`
 
 	// path is where the file was read from, "" when there was none.
 	path string
@@ -272,6 +273,9 @@ func (c *fileConfig) validate() error {
 		return err
 	}
 	if err := c.Tailscale.validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.validate(); err != nil {
 		return err
 	}
 	return c.Server.validate()

@@ -178,6 +178,7 @@ func (a *app) runCrawl(cmd *cobra.Command, seed string, f crawlFlags, rateSet bo
 		return err
 	}
 	sum, runErr := c.Run(ctx, seed)
+	a.reportCrawl(sum, runErr)
 	if bar != nil {
 		_ = bar.Finish()
 	}

@@ -66,7 +66,7 @@ func (a *app) embedder() (panther.Embedder, error) {
 		}
 		key := a.getenv("PANTHER_EMBED_API_KEY")
 		if key == "" && ec.APIKey != "" {
-			if key, err = a.resolver().Resolve(ec.APIKey); err != nil {
+			if key, err = a.resolveSecret(context.Background(), ec.APIKey, true); err != nil {
 				return nil, fmt.Errorf("embedder.api_key: %w", err)
 			}
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -33,12 +32,15 @@ A client configuration: {"command": "panther", "args": ["mcp"]}.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			level := slog.LevelWarn
+			level := "warn"
 			if verbose {
-				level = slog.LevelInfo
+				level = "info"
 			}
 			// Logs go to stderr: stdout belongs to the protocol.
-			logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			logger, err := a.logger(level)
+			if err != nil {
+				return err
+			}
 			db, svc, err := a.openKB(ctx)
 			if err != nil {
 				return err

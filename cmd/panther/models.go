@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -11,8 +12,11 @@ import (
 // models builds model clients from the config file's [providers], one client per provider and model,
 // shared by every agent of the process.
 type models struct {
-	cfg      *fileConfig
-	resolver interface{ Resolve(string) (string, error) }
+	cfg *fileConfig
+	// resolve resolves a secret-bearing setting; isKey marks a secret even as a plain value.
+	resolve func(value string, isKey bool) (string, error)
+	// instrument, when set, wraps each client (with metrics).
+	instrument func(provider string, m panther.Model) (panther.Model, error)
 	// fallback is the model used when a definition names none: --model, $PANTHER_MODEL or the
 	// config file's model key.
 	fallback string
@@ -32,7 +36,7 @@ func (a *app) models(modelFlag string) (*models, error) {
 			return nil, panther.Invalidf("model %v", err)
 		}
 	}
-	return &models{cfg: cfg, resolver: a.resolver(), fallback: fallback, clients: map[string]panther.Model{}}, nil
+	return &models{cfg: cfg, resolve: func(v string, isKey bool) (string, error) { return a.resolveSecret(context.Background(), v, isKey) }, fallback: fallback, clients: map[string]panther.Model{}}, nil
 }
 
 // configured reports whether any model can answer.
@@ -58,6 +62,11 @@ func (m *models) Resolve(name string) (panther.Model, string, error) {
 	c, err := m.client(provider, model)
 	if err != nil {
 		return nil, "", err
+	}
+	if m.instrument != nil {
+		if c, err = m.instrument(provider, c); err != nil {
+			return nil, "", err
+		}
 	}
 	m.clients[name] = c
 	return c, model, nil
@@ -104,7 +113,7 @@ func (m *models) secret(provider, key, value string) (string, error) {
 	if value == "" {
 		return "", nil
 	}
-	v, err := m.resolver.Resolve(value)
+	v, err := m.resolve(value, key == "api_key")
 	if err != nil {
 		return "", fmt.Errorf("providers.%s.%s: %w", provider, key, err)
 	}

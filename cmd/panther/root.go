@@ -22,6 +22,7 @@ import (
 	"panther/postgres"
 	"panther/secret"
 	"panther/sqlite"
+	"panther/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,6 +50,7 @@ type app struct {
 	configFlag     string
 	cfg            *fileConfig
 	secrets        *secret.Resolver
+	redact         *telemetry.Redactor
 	embed          embedderFlags
 	perPage        int // passages per page in search results; 0 means kb's default
 	cpuProfile     string

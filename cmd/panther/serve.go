@@ -77,10 +77,9 @@ saved as cancelled and crawls stop where they can resume.`,
 
 // serverTokens resolves the configured tokens' references. A token's scope is the highest it names.
 func (a *app) serverTokens(cfg *fileConfig) ([]httpapi.Token, error) {
-	res := a.resolver()
 	var out []httpapi.Token
 	for i, t := range cfg.Server.Tokens {
-		v, err := res.Resolve(t.Token)
+		v, err := a.resolveSecret(context.Background(), t.Token, true)
 		if err != nil {
 			return nil, fmt.Errorf("server.tokens[%d] (%s): %w", i, t.Name, err)
 		}
@@ -126,8 +125,11 @@ type serveFlags struct {
 }
 
 func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Addr)) error {
-	log := slog.New(slog.NewTextHandler(a.stderr, nil))
 	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	log, err := a.logger("info")
 	if err != nil {
 		return err
 	}
@@ -160,18 +162,41 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 		return err
 	}
 	defer db.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := a.metrics(reg, func(ctx context.Context) (int64, error) {
+		st, err := db.Stats(ctx)
+		return st.SizeBytes, err
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
+	go metrics.Report(ctx, 0)
+	// Every model call, search, crawled page and sub-agent is counted, whichever face started it.
+	ms.instrument = metrics.InstrumentModel
+	searcher, err := metrics.InstrumentSearcher(svc)
+	if err != nil {
+		return err
+	}
+	indexer, err := metrics.InstrumentIndex(svc)
+	if err != nil {
+		return err
+	}
 	rt, err := a.agentRuntime(db, svc, ms)
 	if err != nil {
 		return err
 	}
+	rt.Tools["kb_search"] = agent.KBSearch(searcher)
+	rt.OnSubagent = metrics.Subagent
 	live, err := agent.NewLive(&agent.Sessions{Runtime: rt, Store: db}, agent.LiveOptions{})
 	if err != nil {
 		return err
 	}
 	bf := &backfiller{svc: svc, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	manager, err := crawl.NewManager(crawl.ManagerOptions{
-		Store: db, Index: svc,
-		Crawl: crawl.Options{HostRate: defaultRemoteRate, Transport: policy.Transport(), Logger: log},
+		Store: db, Index: indexer,
+		Crawl: crawl.Options{HostRate: defaultRemoteRate, Transport: metrics.InstrumentTransport(policy.Transport()), Logger: log},
 		Adjust: func(seed string, o *crawl.Options) {
 			if isLocalSeed(seed) {
 				o.HostRate = 0
@@ -186,17 +211,15 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 				}
 			}
 			bf.trigger()
-			return nil
+			return metrics.CrawlJob(ctx, j)
 		},
 		Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := httpapi.Options{
-		Search: svc, Documents: svc, Sources: manager, Crawls: manager, Sessions: live, SessionStore: db, Stats: db,
+		Search: searcher, Documents: svc, Sources: manager, Crawls: manager, Sessions: live, SessionStore: db, Stats: db,
 		Agents:          func() []httpapi.AgentInfo { return agentInfos(rt.Definitions) },
 		Ready:           func(ctx context.Context) error { _, err := db.Sources(ctx); return err },
 		DocumentRemover: db, Embedding: svc,

@@ -282,7 +282,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if strings.Contains(logs, serveToken) {
 		t.Error("the log shows the token")
 	}
-	for _, want := range []string{"panther serve listening", "token=tester", "panther serve stopped"} {
+	for _, want := range []string{"panther serve listening", "caller=tester", "panther serve stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs)
 		}
