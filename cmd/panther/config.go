@@ -181,6 +181,19 @@ func (a *app) config() (*fileConfig, error) {
 			return nil, fmt.Errorf("read config file: %w", err)
 		}
 	}
+	changed, err := envOverrides(cfg, a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		where := "the environment"
+		if cfg.path != "" {
+			where = cfg.path + " with the environment's PANTHER_* overrides"
+		}
+		if err := cfg.validate(); err != nil {
+			return nil, panther.Invalidf("config (%s): %v", where, err)
+		}
+	}
 	a.cfg = cfg
 	return cfg, nil
 }
