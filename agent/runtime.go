@@ -49,7 +49,8 @@ const taskGrace = 30 * time.Second
 //
 // Permissions come only from the definitions (and so from the caller's configuration), never from
 // anything a model reads: a tool a definition denies or disables is not offered, and a call to it
-// is answered with an error and not run.
+// is answered with an error and not run. A sub-agent gets at most the permissions of the agent that
+// started it, so that delegating cannot widen them (see permissions).
 type Runtime struct {
 	// Definitions are the agents by name (see LoadDefinitions).
 	Definitions map[string]Definition
@@ -151,7 +152,7 @@ func (rt *Runtime) RunWithID(ctx context.Context, runID, agentName, prompt strin
 	}
 	tr := &tree{rt: rt, sem: make(chan struct{}, n), ledger: newCiteLedger(), onEvent: onEvent, maxDepth: depth}
 	defer tr.close()
-	return tr.run(ctx, def, 0, runID, "", prompt, history, rt.BudgetFor(def))
+	return tr.run(ctx, def, nil, 0, runID, "", prompt, history, rt.BudgetFor(def))
 }
 
 func (rt *Runtime) agentNames() []string {
@@ -211,8 +212,46 @@ func (tr *tree) close() {
 	tr.emitMu.Unlock()
 }
 
-// run runs one agent of the tree, at depth.
-func (tr *tree) run(ctx context.Context, def Definition, depth int, runID, parentRunID, prompt string, history []panther.Message, b Budget) (Result, error) {
+// permissions are what one agent of a tree may do: its definition's permissions, narrowed to those
+// of the agent that started it (parent, nil at the top). Without the narrowing, a page telling the
+// general agent (crawl denied) to have the researcher sub-agent (crawl allowed) crawl an address
+// would get the crawl done: delegation would widen what the top-level agent, and so the person who
+// chose it, allowed.
+type permissions struct {
+	def    Definition
+	parent *permissions
+}
+
+// For returns the stricter of the definition's permission for tool and its ancestors'.
+func (p *permissions) For(tool string) Permission {
+	perm := p.def.PermissionFor(tool)
+	for a := p.parent; a != nil; a = a.parent {
+		perm = stricter(perm, a.def.PermissionFor(tool))
+	}
+	return perm
+}
+
+// stricter orders permissions allow < ask < deny.
+func stricter(a, b Permission) Permission {
+	rank := func(p Permission) int {
+		switch p {
+		case Deny:
+			return 2
+		case Ask:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// run runs one agent of the tree, at depth, with at most the permissions parent has (nil for the
+// top-level agent).
+func (tr *tree) run(ctx context.Context, def Definition, parent *permissions, depth int, runID, parentRunID, prompt string, history []panther.Message, b Budget) (Result, error) {
+	perms := &permissions{def: def, parent: parent}
 	model, modelName, err := tr.rt.Model(def.Model)
 	if err != nil {
 		return Result{RunID: runID}, fmt.Errorf("agent %q: model %q: %w", def.Name, def.Model, err)
@@ -229,9 +268,9 @@ func (tr *tree) run(ctx context.Context, def Definition, depth int, runID, paren
 	}()
 	a := Agent{
 		Name: def.Name, System: def.Prompt, Model: model, ModelName: modelName,
-		Tools: tr.tools(def, depth, runID, bg), Budget: b, Temperature: def.Temperature,
+		Tools: tr.tools(perms, depth, runID, bg), Budget: b, Temperature: def.Temperature,
 		MaxParallelTools: tr.rt.MaxParallelTools, ToolTimeout: tr.rt.ToolTimeout,
-		Check: tr.checker(def, depth), ledger: tr.ledger,
+		Check: tr.checker(perms, depth), ledger: tr.ledger,
 	}
 	var onEvent func(Event)
 	if tr.onEvent != nil {
@@ -248,9 +287,9 @@ func (tr *tree) run(ctx context.Context, def Definition, depth int, runID, paren
 	return res, err
 }
 
-// tools returns the tools def permits, in name order, and the task and task_result tools when it
+// tools returns the tools perms permit, in name order, and the task and task_result tools when it
 // may delegate.
-func (tr *tree) tools(def Definition, depth int, runID string, bg *detached) []Tool {
+func (tr *tree) tools(perms *permissions, depth int, runID string, bg *detached) []Tool {
 	names := make([]string, 0, len(tr.rt.Tools))
 	for n := range tr.rt.Tools {
 		names = append(names, n)
@@ -258,20 +297,21 @@ func (tr *tree) tools(def Definition, depth int, runID string, bg *detached) []T
 	sort.Strings(names)
 	var tools []Tool
 	for _, n := range names {
-		if def.PermissionFor(n) != Deny {
+		if perms.For(n) != Deny {
 			tools = append(tools, tr.rt.Tools[n])
 		}
 	}
-	if depth < tr.maxDepth && def.PermissionFor(taskToolName) != Deny {
-		if t := newTaskTool(tr, depth, runID, bg); len(t.subs) > 0 {
+	if depth < tr.maxDepth && perms.For(taskToolName) != Deny {
+		if t := newTaskTool(tr, perms, depth, runID, bg); len(t.subs) > 0 {
 			tools = append(tools, t, &taskResultTool{bg: bg})
 		}
 	}
 	return tools
 }
 
-// checker enforces def's permissions on each call, whatever the model asks for.
-func (tr *tree) checker(def Definition, depth int) func(context.Context, panther.ToolCall) error {
+// checker enforces perms on each call, whatever the model asks for.
+func (tr *tree) checker(perms *permissions, depth int) func(context.Context, panther.ToolCall) error {
+	def := perms.def
 	return func(ctx context.Context, call panther.ToolCall) error {
 		name := call.Name
 		if len(name) > 100 {
@@ -280,11 +320,11 @@ func (tr *tree) checker(def Definition, depth int) func(context.Context, panther
 		if (call.Name == taskToolName || call.Name == taskResultToolName) && depth >= tr.maxDepth {
 			return fmt.Errorf("tool %s is not permitted for agent %s: at depth %d it may not start sub-agents", call.Name, def.Name, depth)
 		}
-		perm := def.PermissionFor(call.Name)
+		perm := perms.For(call.Name)
 		if call.Name == taskResultToolName {
 			// Collecting a result goes with starting the task: a definition that enables task
 			// (often after "*": false) need not name task_result, and approving the start is enough.
-			if perm = def.PermissionFor(taskToolName); perm == Ask {
+			if perm = perms.For(taskToolName); perm == Ask {
 				perm = Allow
 			}
 		}

@@ -21,7 +21,8 @@ const maxSubagentDescription = 600
 // taskTool starts sub-agents for the agent of one run of a tree.
 type taskTool struct {
 	tr *tree
-	// depth and runID are the calling agent's.
+	// perms, depth and runID are the calling agent's; its sub-agents get at most perms.
+	perms *permissions
 	depth int
 	runID string
 	subs  []Definition // by name
@@ -34,8 +35,8 @@ var (
 	_ ownTimeout = (*taskTool)(nil)
 )
 
-func newTaskTool(tr *tree, depth int, runID string, bg *detached) *taskTool {
-	t := &taskTool{tr: tr, depth: depth, runID: runID, bg: bg}
+func newTaskTool(tr *tree, perms *permissions, depth int, runID string, bg *detached) *taskTool {
+	t := &taskTool{tr: tr, perms: perms, depth: depth, runID: runID, bg: bg}
 	for _, d := range tr.rt.Definitions {
 		if d.CanBeSubagent() {
 			t.subs = append(t.subs, d)
@@ -51,7 +52,8 @@ func (t *taskTool) Spec() panther.ToolSpec {
 		"so give it a complete, self-contained prompt. It answers with its findings and their numbered sources, " +
 		"which you may cite as they are numbered. Several task calls in one turn run in parallel: split independent " +
 		"questions among them. With background true the call returns at once with the task's id while the sub-agent " +
-		"works; collect its result later with task_result. The sub-agents:")
+		"works; collect its result later with task_result. A sub-agent may use only tools you may use, whatever its own " +
+		"definition allows. The sub-agents:")
 	names := make([]string, len(t.subs))
 	for i, d := range t.subs {
 		names[i] = d.Name
@@ -247,7 +249,7 @@ func (t *taskTool) runSafely(ctx context.Context, def Definition, runID, prompt 
 			res, err = Result{RunID: runID, StoppedBy: "error"}, fmt.Errorf("it crashed: %v", p)
 		}
 	}()
-	return t.tr.run(ctx, def, t.depth+1, runID, t.runID, prompt, nil, b)
+	return t.tr.run(ctx, def, t.perms, t.depth+1, runID, t.runID, prompt, nil, b)
 }
 
 const taskResultToolName = "task_result"

@@ -152,6 +152,17 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	if err := w.PingContext(ctx); err != nil {
 		return err
 	}
+	// Read outside a write transaction first: a schema that is up to date, which is every open but
+	// the first, then costs no write lock. Otherwise every search would queue behind a busy writer
+	// (or time out behind a long one) just to learn there is nothing to migrate, and a read-only
+	// file could not be opened at all.
+	var v int
+	if err := w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if v == len(migrations) {
+		return nil
+	}
 	for {
 		done, err := migrateOne(ctx, w)
 		if err != nil || done {

@@ -5,6 +5,10 @@
 // instead of failing with SQLITE_BUSY; reads use a pool of query-only connections that run beside the
 // writer thanks to WAL. Every write is one BEGIN IMMEDIATE transaction, so readers see a document
 // either before or after a replacement, never a mix.
+//
+// A file this process may not write (a read-only file, folder or mount) still opens, for reading:
+// every write then fails with an error that names the file, as does a write that meets a full disk.
+// Either kind of failure rolls its transaction back and leaves what was stored before intact.
 package sqlite
 
 import (
@@ -77,6 +81,9 @@ type DB struct {
 	vectors vectorCache
 
 	exhaustiveOR bool
+	// readOnly, when not nil, says why the database was opened for reading only; write is nil then
+	// and every write fails with this error.
+	readOnly error
 }
 
 // readStmt returns the read pool's prepared statement for query, preparing it once.
@@ -156,7 +163,16 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+		readOnly, explained := db.openFailure(err)
+		if !readOnly {
+			return nil, fmt.Errorf("open sqlite database %s: %w", path, explained)
+		}
+		// A knowledge base on a read-only file, folder or mount can still be searched; writes then
+		// fail with an error naming the file instead of the whole open failing.
+		if err := db.openReadOnly(ctx, o, err); err != nil {
+			return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+		}
+		return db, nil
 	}
 
 	if db.put, err = preparePut(ctx, db.write); err != nil {
@@ -278,17 +294,21 @@ func (db *DB) Stats(ctx context.Context) (panther.Stats, error) {
 	return s, nil
 }
 
-// tx runs fn in one write transaction (BEGIN IMMEDIATE through the single write connection).
+// tx runs fn in one write transaction (BEGIN IMMEDIATE through the single write connection). A
+// read-only file or a full disk fails it with a storageError that says so.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.write == nil {
+		return db.readOnly
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return db.storageErr(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return db.storageErr(err)
 	}
-	return tx.Commit()
+	return db.storageErr(tx.Commit())
 }
 
 // Times are stored as Unix microseconds: integers compare and index cheaply, and microseconds are
@@ -313,6 +333,9 @@ func timeVal(n sql.NullInt64) time.Time {
 // PostgreSQL manual. It holds the writer for a moment (about 0.2 s for 15k chunks), so call it
 // when a crawl or a bulk ingest ends, not after every write.
 func (db *DB) Optimize(ctx context.Context) error {
+	if db.write == nil {
+		return nil // nothing can have been written through this handle
+	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')`)
 		return err
@@ -331,6 +354,17 @@ func (db *DB) Optimize(ctx context.Context) error {
 // not for every start-up.
 func (db *DB) Check(ctx context.Context) error {
 	var res string
+	if db.write == nil {
+		// Read-only: the full-text check below writes (it runs as an FTS5 command), so only the
+		// file is checked.
+		if err := db.read.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&res); err != nil {
+			return fmt.Errorf("check %s: %w", db.path, err)
+		}
+		if res != "ok" {
+			return fmt.Errorf("check %s: quick_check: %s", db.path, res)
+		}
+		return nil
+	}
 	// On the write connection: run on a pool connection that had served searches while another
 	// connection wrote, SQLite 3.54's FTS5 integrity hook reported blobs the index no longer
 	// references as corrupt, although searches on those same connections were correct.
