@@ -131,7 +131,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid input.`,
 	root.PersistentFlags().BoolVar(&a.noMigrate, "no-migrate", false, "refuse a knowledge base whose schema is behind this binary instead of migrating it (see 'panther migrate')")
 	a.addEmbedderFlags(root)
 	root.AddCommand(a.askCommand(), a.runCommand(), a.agentsCommand(), a.embedCommand(), a.crawlCommand(), a.searchCommand(), a.docsCommand(), a.evalCommand(), a.statusCommand(), a.benchSearchCommand())
-	root.AddCommand(a.sessionsCommand(), a.configCommand(), a.secretsCommand())
+	root.AddCommand(a.sessionsCommand(), a.configCommand(), a.secretsCommand(), a.workerCommand(), a.sourcesCommand())
 	root.AddCommand(a.serveCommand())
 	root.AddCommand(a.mcpCommand())
 	root.AddCommand(a.migrateCommand(), a.exportCommand(), a.importCommand())

@@ -22,6 +22,7 @@ import (
 	"panther/crawl"
 	"panther/httpapi"
 	"panther/httpapi/ui"
+	"panther/jobs"
 	"panther/kb"
 	"panther/mcp"
 	"panther/sshui"
@@ -217,6 +218,25 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 	})
 	if err != nil {
 		return err
+	}
+	// Scheduled re-crawls: on SQLite this process runs them; on PostgreSQL the workers do, once
+	// across the cluster.
+	if kind, where := describeStore(db); kind == kindSQLite {
+		sched, err := jobs.OpenScheduler(ctx, where, func(ctx context.Context, sourceID int64, r jobs.CrawlRequest) (string, error) {
+			j, err := manager.Start(ctx, sourceID, r.JobRequest)
+			return j.ID, err
+		}, log)
+		if err != nil {
+			return err
+		}
+		defer sched.Close()
+		schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopSched()
+		go func() {
+			if err := sched.Run(schedCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("scheduled re-crawls stopped", "err", err)
+			}
+		}()
 	}
 	opts := httpapi.Options{
 		Search: searcher, Documents: svc, Sources: manager, Crawls: manager, Sessions: live, SessionStore: db, Stats: db,
