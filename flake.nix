@@ -66,6 +66,9 @@
           # loaded by the real panther.
           module-basic = tests.evalCheck "basic";
           module-tailnet = tests.evalCheck "tailnet";
+          module-complete = tests.evalCheck "complete";
+          module-worker = tests.evalCheck "worker";
+          module-calendars = tests.calendarCheck "complete";
         }
         // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
           # A VM running the service (needs KVM).

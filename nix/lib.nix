@@ -252,11 +252,13 @@ rec {
       secretFiles ? { },
       secretDelivery ? "credentials",
       tokens ? [ ],
+      # What the module's other options add; the user's settings override every one of them.
+      moduleSettings ? { },
     }:
     let
-      base = {
+      base = recursiveUpdate {
         db = "${dataDir}/panther.db";
-      };
+      } moduleSettings;
       secrets =
         if secretFiles == { } then
           { }
@@ -290,6 +292,7 @@ rec {
       package,
       listenAddress,
       extraArgs ? [ ],
+      tailscale ? false,
     }:
     escapeSystemdExecArgs (
       [
@@ -300,8 +303,179 @@ rec {
         "--addr"
         listenAddress
       ]
+      ++ (if tailscale then [ "--tailscale" ] else [ ])
       ++ extraArgs
     );
+
+  # `panther worker` for hosts that only run jobs against a shared database. database null: the
+  # config's db.
+  workerExecStart =
+    {
+      package,
+      database ? null,
+    }:
+    escapeSystemdExecArgs (
+      [
+        "${toString package}/bin/panther"
+        "--config"
+        configPath
+      ]
+      ++ (if database == null then [ ] else [ "--db" database ])
+      ++ [ "worker" ]
+    );
+
+  crawlExecStart =
+    { package, url }:
+    escapeSystemdExecArgs [
+      "${toString package}/bin/panther"
+      "--config"
+      configPath
+      "crawl"
+      url
+      "--quiet"
+    ];
+
+  # ---- Module options rendered as settings --------------------------------------------------------
+
+  # The DSN of the database createLocally makes: the unix socket, so PostgreSQL's default peer
+  # authentication maps the service's user to the role of the same name and no password exists.
+  localDatabaseURL = name: "postgres:///${name}?host=/run/postgresql";
+
+  # A postgres:// URL carrying a password would land in the store and in `ps`; it must come from
+  # $PGPASSWORD (environmentFile) or ~/.pgpass instead.
+  dsnHasPassword = dsn: isString dsn && match "[A-Za-z]+://[^/@]*:[^/@]*@.*" dsn != null;
+
+  moduleSettings =
+    {
+      dataDir,
+      role,
+      owner,
+      database ? null,
+      ssh ? null,
+      tailscale ? null,
+      datadog ? null,
+    }:
+    recursiveUpdate
+      (
+        recursiveUpdate
+          {
+            telemetry =
+              {
+                inherit role;
+              }
+              // (if owner == null || owner == "" then { } else { inherit owner; })
+              // (
+                if datadog == null || !datadog.enable then
+                  { }
+                else
+                  {
+                    statsd_addr = datadog.statsdAddress;
+                  }
+                  // (if datadog.tags == [ ] then { } else { inherit (datadog) tags; })
+              );
+          }
+          (
+            if database == null || !database.createLocally then
+              { }
+            else
+              {
+                db = localDatabaseURL database.name;
+              }
+          )
+      )
+      (
+        recursiveUpdate
+          (
+            if ssh == null || !ssh.enable then
+              { }
+            else
+              {
+                ssh = {
+                  addr = ssh.address;
+                  host_key = "${dataDir}/ssh_host_ed25519_key";
+                }
+                // (if ssh.authorizedKeysFile == null then { } else { authorized_keys = ssh.authorizedKeysFile; });
+              }
+          )
+          (
+            if tailscale == null || !tailscale.enable then
+              { }
+            else
+              {
+                tailscale = {
+                  inherit (tailscale) hostname;
+                  state_dir = "${dataDir}/tailscale";
+                }
+                // (if tailscale.authKey == null then { } else { auth_key = tailscale.authKey; });
+              }
+          )
+      );
+
+  # ---- Crawl schedules -------------------------------------------------------------------------
+
+  # A cron expression ("m h dom mon dow") as systemd's OnCalendar= reads it; anything that is not
+  # five cron fields is taken to be an OnCalendar expression already ("daily", "Mon *-*-* 03:00").
+  # Supported per field: *, numbers, lists (a,b), ranges (a-b) and steps (*/n, a/n).
+  cronToOnCalendar =
+    expr:
+    let
+      fields = filter (f: isString f && f != "") (builtins.split "[[:space:]]+" expr);
+      cronField = f: match "[0-9*/,-]+" f != null;
+      isCron = length fields == 5 && all cronField fields;
+      bad = what: throw "crawl schedule ${toJSON expr}: ${what}";
+      part =
+        first: f:
+        let
+          step = match "(.*)/([0-9]+)" f;
+        in
+        if step != null then
+          (if head step == "*" then toString first else if match "[0-9]+" (head step) != null then head step else bad "a step needs * or a number before /")
+          + "/${elemAt step 1}"
+        else
+          replaceStrings [ "-" ] [ ".." ] f;
+      days = [ "Sun" "Mon" "Tue" "Wed" "Thu" "Fri" "Sat" "Sun" ];
+      dayName =
+        d:
+        let
+          n = fromJSON d;
+        in
+        if match "[0-7]" d == null then bad "day of week ${d} is not 0-7" else elemAt days n;
+      dow =
+        f:
+        if f == "*" then
+          ""
+        else if match ".*/.*" f != null then
+          bad "steps in the day of week are not supported"
+        else
+          concatStringsSep "," (
+            map (
+              item:
+              let
+                r = match "([0-9])-([0-9])" item;
+              in
+              if r != null then "${dayName (head r)}..${dayName (elemAt r 1)}" else dayName item
+            ) (filter isString (builtins.split "," f))
+          )
+          + " ";
+      m = elemAt fields 0;
+      h = elemAt fields 1;
+      dom = elemAt fields 2;
+      mon = elemAt fields 3;
+    in
+    if !isCron then
+      expr
+    else
+      "${dow (elemAt fields 4)}*-${part 1 mon}-${part 1 dom} ${part 0 h}:${part 0 m}:00";
+
+  # The unit name for a schedule: readable (the URL's host and path) and unique (a hash of it).
+  crawlUnitName =
+    url:
+    let
+      bare = removePrefix "https://" (removePrefix "http://" url);
+      safe = concatStringsSep "" (map (c: if match "[A-Za-z0-9]" c != null then toLower c else "-") (chars bare));
+      short = substring 0 40 safe;
+    in
+    "panther-crawl-${short}-${substring 0 8 (builtins.hashString "sha256" url)}";
 
   # A data directory under /var/lib is a systemd StateDirectory (created with the right owner, and
   # required by DynamicUser); anywhere else tmpfiles creates it.
@@ -333,6 +507,8 @@ rec {
       dataDir,
       environmentFile ? null,
       loadCredentials ? [ ],
+      # tsnet watches routes and interfaces over netlink.
+      netlink ? false,
     }:
     let
       stateDir = stateDirectory dataDir;
@@ -387,7 +563,8 @@ rec {
         "AF_INET"
         "AF_INET6"
         "AF_UNIX"
-      ];
+      ]
+      ++ (if netlink then [ "AF_NETLINK" ] else [ ]);
     }
     // (
       if stateDir == null then
@@ -490,6 +667,21 @@ rec {
       {
         assertion = all (t: t.scopes != [ ]) tokens;
         message = "services.panther.tokens: every token needs at least one scope (read, write or admin).";
+      }
+    ];
+
+  # What the module's own options need beyond their types (module.nix adds them to the assertions).
+  optionAssertions =
+    { ssh, tailscale }:
+    [
+      {
+        # panther refuses an [ssh] table without authorized_keys rather than guess whose keys.
+        assertion = !ssh.enable || ssh.authorizedKeysFile != null;
+        message = "services.panther.serve.ssh.authorizedKeysFile must name the public keys allowed in (panther admits no one without them).";
+      }
+      {
+        assertion = !tailscale.enable || match "[A-Za-z0-9-]+" tailscale.hostname != null;
+        message = "services.panther.serve.tailscale.hostname may hold letters, digits and - only (it is the node's DNS name).";
       }
     ];
 

@@ -17,18 +17,32 @@ let
 
   settingsFormat = pkgs.formats.toml { };
 
+  # secrets.* and serve.address are the option set of issue 7; secretFiles, secretDelivery and
+  # listenAddress, which came first, are their defaults, so hosts written for either keep working.
+  secretFiles = cfg.secrets.files;
+  secretDelivery = cfg.secrets.delivery;
+  listenAddress = cfg.serve.address;
+
+  # --tailscale needs the tsnet build tag; the package's own override adds it, so a host need not
+  # know. A package without override (a plain derivation) is used as given.
+  package =
+    if cfg.serve.tailscale.enable && cfg.package ? override then
+      cfg.package.override { tags = [ "tsnet" ]; }
+    else
+      cfg.package;
+
+  moduleSettings = pantherLib.moduleSettings {
+    inherit (cfg) dataDir role owner database datadog;
+    inherit (cfg.serve) ssh tailscale;
+  };
+
   finalSettings = pantherLib.finalSettings {
-    inherit (cfg)
-      settings
-      dataDir
-      secretFiles
-      secretDelivery
-      tokens
-      ;
+    inherit (cfg) settings dataDir tokens;
+    inherit secretFiles secretDelivery moduleSettings;
   };
   configFile = settingsFormat.generate "panther-config.toml" finalSettings;
 
-  listen = pantherLib.parseListen cfg.listenAddress;
+  listen = pantherLib.parseListen listenAddress;
 
   # A string that names a secret: a reference panther resolves, never the value.
   secretRef = types.strMatching "(op://|file:/|env:).+";
@@ -38,11 +52,45 @@ let
   opnix = config.services.onepassword-secrets or null;
   opnixEnabled = opnix != null && (opnix.enable or false);
   opnixPaths = if opnixEnabled then opnix.secretPaths or { } else { };
-  ourPaths = builtins.attrValues cfg.secretFiles;
+  ourPaths = builtins.attrValues secretFiles;
   opnixNames = builtins.filter (n: builtins.elem opnixPaths.${n} ourPaths) (builtins.attrNames opnixPaths);
   opnixReferences = map (n: opnix.secrets.${n}.reference or n) opnixNames;
   unmatchedPaths = builtins.filter (p: !(builtins.elem p (builtins.attrValues opnixPaths))) ourPaths;
   unreadableNames = builtins.filter (n: (opnix.secrets.${n}.owner or "root") != cfg.user) opnixNames;
+
+  afterOpnix = lib.optional opnixEnabled "opnix-secrets.service";
+  localDb = cfg.database.createLocally;
+  dbUnits = lib.optionals localDb [
+    "postgresql.service"
+    "panther-postgresql-vector.service"
+  ];
+
+  # What every panther unit (serve, worker, crawls) shares: user, data directory, secrets, hardening.
+  unitServiceConfig =
+    execStart:
+    pantherLib.serviceConfig {
+      inherit execStart;
+      inherit (cfg)
+        user
+        group
+        dynamicUser
+        dataDir
+        environmentFile
+        ;
+      loadCredentials = pantherLib.loadCredentials { inherit secretFiles secretDelivery; };
+      netlink = cfg.serve.tailscale.enable;
+    };
+  unitEnvironment = pantherLib.environment { inherit (cfg) dataDir role owner; } // {
+    DD_TAGS = builtins.concatStringsSep "," (
+      pantherLib.metricTags { inherit (cfg) role owner; } ++ lib.optionals cfg.datadog.enable cfg.datadog.tags
+    );
+  };
+
+  crawlUnits = pantherLib.mapAttrsToList (url: schedule: {
+    name = pantherLib.crawlUnitName url;
+    inherit url;
+    onCalendar = pantherLib.cronToOnCalendar schedule;
+  }) cfg.crawl.schedules;
 in
 {
   options.services.panther = {
@@ -91,7 +139,8 @@ in
       example = "100.101.102.103:7777";
       description = ''
         host:port for the HTTP API, web UI and /mcp (`panther serve --addr`). An address other
-        machines can reach needs API tokens (see tokens).
+        machines can reach needs API tokens (see tokens). The older name of serve.address, and
+        its default.
       '';
     };
 
@@ -135,7 +184,8 @@ in
       description = ''
         op:// references used in settings, each mapped to the file OpNix writes its value to
         (services.onepassword-secrets.secrets.<name>.path). Rendered into the config's
-        [secrets] op_map table; see secretDelivery for how panther reads them.
+        [secrets] op_map table; see secretDelivery for how panther reads them. The older name
+        of secrets.files, and its default.
       '';
     };
 
@@ -223,6 +273,130 @@ in
       '';
     };
 
+    secrets = {
+      files = mkOption {
+        type = types.attrsOf types.str;
+        default = cfg.secretFiles;
+        defaultText = lib.literalExpression "config.services.panther.secretFiles";
+        example = {
+          "op://pantherOS/zai-coding-plan-api/default/apiKey" = "/var/lib/opnix/secrets/zaiApiKey";
+        };
+        description = ''
+          The op:// references the settings use, each mapped to the file OpNix writes its value to
+          (config.services.onepassword-secrets.secretPaths.<name>). Rendered into [secrets] op_map;
+          with delivery = "credentials" systemd hands each file to the unit with LoadCredential=.
+          secretFiles is the older name of this option and its default.
+        '';
+      };
+      delivery = mkOption {
+        type = types.enum [
+          "credentials"
+          "files"
+        ];
+        default = cfg.secretDelivery;
+        defaultText = lib.literalExpression "config.services.panther.secretDelivery";
+        description = "How panther reads secrets.files; see secretDelivery, its older name and default.";
+      };
+    };
+
+    serve = {
+      address = mkOption {
+        type = types.str;
+        default = cfg.listenAddress;
+        defaultText = lib.literalExpression "config.services.panther.listenAddress";
+        example = "100.64.0.7:7777";
+        description = "host:port of the HTTP API, web UI and /mcp (serve --addr); listenAddress is its older name and default.";
+      };
+      ssh = {
+        enable = lib.mkEnableOption "the SSH terminal UI ([ssh] in the config)";
+        address = mkOption {
+          type = types.str;
+          default = "127.0.0.1:2222";
+          description = "host:port for the SSH terminal UI.";
+        };
+        authorizedKeysFile = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/etc/ssh/authorized_keys.d/alice";
+          description = "The public keys allowed in (the config's [ssh] authorized_keys); null: ~/.ssh/authorized_keys of the service's HOME (dataDir).";
+        };
+      };
+      tailscale = {
+        enable = lib.mkEnableOption "an embedded Tailscale node (serve --tailscale, a package built with the tsnet tag)";
+        hostname = mkOption {
+          type = types.str;
+          default = "panther";
+          description = "The node's name on the tailnet (http://<hostname>:<port>/).";
+        };
+        authKey = mkOption {
+          type = types.nullOr secretRef;
+          default = null;
+          example = "op://pantherOS/tailscale-auth-key/default/authKey";
+          description = "A reference to the auth key (op:// mapped by secrets.files, file:/path or env:NAME); null: join interactively once, the state in dataDir/tailscale keeps it.";
+        };
+      };
+    };
+
+    database = {
+      createLocally = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Run a local PostgreSQL (services.postgresql) with the vector extension, a database and a
+          role named after the service's user, reached over the unix socket with peer
+          authentication (no password), and point db at it.
+        '';
+      };
+      name = mkOption {
+        type = types.str;
+        default = "panther";
+        description = "The local database's name; PostgreSQL's ensureDBOwnership needs it to equal services.panther.user.";
+      };
+    };
+
+    crawl.schedules = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        "https://www.postgresql.org/docs/current/" = "0 3 * * 0";
+      };
+      description = ''
+        Sources to recrawl on a schedule: URL → a cron expression ("m h dom mon dow") or a systemd
+        OnCalendar= expression. Each becomes a timer running `panther crawl URL --quiet` as the
+        service's user. (cron's "day of month OR day of week" becomes systemd's AND.)
+      '';
+    };
+
+    datadog = {
+      enable = lib.mkEnableOption "metrics to a DogStatsD agent ([telemetry] statsd_addr)";
+      statsdAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1:8125";
+        example = "unix:///var/run/datadog/dsd.socket";
+        description = "Where the Datadog agent listens for DogStatsD.";
+      };
+      tags = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "env:home" ];
+        description = "Tags on every metric, besides role:… and owner:… ([telemetry] tags).";
+      };
+    };
+
+    worker = {
+      enable = lib.mkEnableOption "a `panther worker` unit running jobs from a database other hosts share";
+      database = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "postgres://panther@db.tailnet.example:5432/panther?sslmode=verify-full";
+        description = ''
+          The shared database (panther --db); null: the config's db. No password in it (it would
+          be in the store and in ps): give PGPASSWORD in environmentFile, or use peer or
+          certificate authentication.
+        '';
+      };
+    };
+
     configFile = mkOption {
       type = types.path;
       readOnly = true;
@@ -232,32 +406,49 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = pantherLib.assertions {
-      inherit (cfg)
-        settings
-        dataDir
-        listenAddress
-        secretFiles
-        secretDelivery
-        environmentFile
-        dynamicUser
-        owner
-        tokens
-        ;
-      final = finalSettings;
-    };
+  config = lib.mkIf (cfg.enable || cfg.worker.enable) {
+    assertions =
+      pantherLib.assertions {
+        inherit (cfg)
+          settings
+          dataDir
+          environmentFile
+          dynamicUser
+          owner
+          tokens
+          ;
+        inherit listenAddress secretFiles secretDelivery;
+        final = finalSettings;
+      }
+      ++ pantherLib.optionAssertions { inherit (cfg.serve) ssh tailscale; }
+      ++ [
+        {
+          assertion = !localDb || cfg.database.name == cfg.user;
+          message = "services.panther.database.createLocally: database.name must equal services.panther.user (${cfg.user}), whose peer-authenticated role owns it.";
+        }
+        {
+          assertion = !(pantherLib.dsnHasPassword cfg.worker.database);
+          message = "services.panther.worker.database holds a password, which would be in the Nix store and in ps; give PGPASSWORD in services.panther.environmentFile instead.";
+        }
+        {
+          assertion = !(pantherLib.dsnHasPassword (finalSettings.db or null));
+          message = "services.panther.settings.db holds a password, which would be in the world-readable Nix store; give PGPASSWORD in services.panther.environmentFile instead.";
+        }
+      ];
 
     warnings =
-      pantherLib.warnings { inherit (cfg) listenAddress openFirewall; }
+      pantherLib.warnings {
+        inherit listenAddress;
+        inherit (cfg) openFirewall;
+      }
       ++ lib.optional (opnixEnabled && unmatchedPaths != [ ])
-        "services.panther.secretFiles: no OpNix secret is written to ${builtins.concatStringsSep ", " unmatchedPaths}; check services.onepassword-secrets.secrets.<name>.path."
-      ++ lib.optional (opnixEnabled && cfg.secretDelivery == "files" && unreadableNames != [ ])
+        "services.panther.secrets.files: no OpNix secret is written to ${builtins.concatStringsSep ", " unmatchedPaths}; check services.onepassword-secrets.secrets.<name>.path."
+      ++ lib.optional (opnixEnabled && secretDelivery == "files" && unreadableNames != [ ])
         "services.panther: OpNix secrets ${builtins.concatStringsSep ", " unreadableNames} are not owned by ${cfg.user}, who cannot read them with secretDelivery = \"files\"; set their owner or use secretDelivery = \"credentials\".";
 
     environment.etc."panther/config.toml".source = configFile;
     # For `sudo -u ${cfg.user} panther --config ${pantherLib.configPath} status` and friends.
-    environment.systemPackages = [ cfg.package ];
+    environment.systemPackages = [ package ];
 
     users.users = lib.mkIf (!cfg.dynamicUser && cfg.user == "panther") {
       panther = {
@@ -273,29 +464,120 @@ in
       pantherLib.stateDirectory cfg.dataDir == null
     ) "d ${cfg.dataDir} 0700 ${cfg.user} ${cfg.group} - -";
 
-    systemd.services.panther = {
-      description = "panther documentation knowledge server";
-      wantedBy = [ "multi-user.target" ];
-      after = [ "network.target" ] ++ lib.optional opnixEnabled "opnix-secrets.service";
-      wants = lib.optional opnixEnabled "opnix-secrets.service";
-      restartTriggers = [ configFile ] ++ opnixReferences;
-      environment = pantherLib.environment { inherit (cfg) dataDir role owner; };
-      serviceConfig = pantherLib.serviceConfig {
-        execStart = pantherLib.execStart { inherit (cfg) package listenAddress extraArgs; };
-        inherit (cfg)
-          user
-          group
-          dynamicUser
-          dataDir
-          environmentFile
-          ;
-        loadCredentials = pantherLib.loadCredentials { inherit (cfg) secretFiles secretDelivery; };
-      };
+    services.postgresql = lib.mkIf localDb {
+      enable = true;
+      extensions = ps: [ ps.pgvector ];
+      ensureDatabases = [ cfg.database.name ];
+      ensureUsers = [
+        {
+          name = cfg.user;
+          ensureDBOwnership = true;
+        }
+      ];
     };
+
+    systemd.services = lib.mkMerge [
+      (lib.mkIf cfg.enable {
+        panther = {
+          description = "panther documentation knowledge server";
+          wantedBy = [ "multi-user.target" ];
+          after = [ "network.target" ] ++ afterOpnix ++ dbUnits;
+          wants = afterOpnix;
+          requires = dbUnits;
+          restartTriggers = [ configFile ] ++ opnixReferences;
+          environment = unitEnvironment;
+          serviceConfig = unitServiceConfig (
+            pantherLib.execStart {
+              inherit package listenAddress;
+              inherit (cfg) extraArgs;
+              tailscale = cfg.serve.tailscale.enable;
+            }
+          );
+        };
+      })
+      (lib.mkIf cfg.worker.enable {
+        panther-worker = {
+          description = "panther job worker";
+          wantedBy = [ "multi-user.target" ];
+          after = [ "network-online.target" ] ++ afterOpnix ++ dbUnits;
+          wants = [ "network-online.target" ] ++ afterOpnix;
+          requires = dbUnits;
+          restartTriggers = [ configFile ] ++ opnixReferences;
+          environment = unitEnvironment;
+          serviceConfig = unitServiceConfig (
+            pantherLib.workerExecStart {
+              inherit package;
+              inherit (cfg.worker) database;
+            }
+          );
+        };
+      })
+      (lib.mkIf localDb {
+        # pgvector's extension is created by the superuser: panther's role does not own the
+        # server, and CREATE EXTENSION vector needs more than database ownership.
+        panther-postgresql-vector = {
+          description = "the vector extension in panther's database";
+          after = [
+            "postgresql.service"
+            "postgresql-setup.service"
+          ];
+          requires = [ "postgresql.service" ];
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            User = "postgres";
+            ExecStart = pantherLib.escapeSystemdExecArgs [
+              "${config.services.postgresql.package}/bin/psql"
+              "--dbname=${cfg.database.name}"
+              "--set=ON_ERROR_STOP=1"
+              "--command=CREATE EXTENSION IF NOT EXISTS vector"
+            ];
+          };
+        };
+      })
+      (builtins.listToAttrs (
+        map (c: {
+          inherit (c) name;
+          value = {
+            description = "panther: recrawl ${c.url}";
+            after = [ "network-online.target" ] ++ afterOpnix ++ dbUnits;
+            wants = [ "network-online.target" ] ++ afterOpnix;
+            requires = dbUnits;
+            environment = unitEnvironment;
+            serviceConfig =
+              removeAttrs (unitServiceConfig (
+                pantherLib.crawlExecStart {
+                  inherit package;
+                  inherit (c) url;
+                }
+              )) [ "Restart" "RestartSec" ]
+              // {
+                Type = "oneshot";
+              };
+          };
+        }) crawlUnits
+      ))
+    ];
+
+    systemd.timers = builtins.listToAttrs (
+      map (c: {
+        inherit (c) name;
+        value = {
+          description = "panther: recrawl ${c.url} (${c.onCalendar})";
+          wantedBy = [ "timers.target" ];
+          timerConfig = {
+            OnCalendar = c.onCalendar;
+            # A schedule missed while the machine was off runs at the next boot.
+            Persistent = true;
+            RandomizedDelaySec = "5m";
+          };
+        };
+      }) crawlUnits
+    );
 
     # The attribute names here must not depend on cfg: the module system needs them to find
     # where cfg itself is defined.
-    networking.firewall = lib.mkIf (cfg.openFirewall && listen != null) {
+    networking.firewall = lib.mkIf (cfg.enable && cfg.openFirewall && listen != null) {
       allowedTCPPorts = lib.mkIf (!cfg.tailscaleOnly) [ listen.port ];
       interfaces = lib.mkIf cfg.tailscaleOnly {
         ${config.services.tailscale.interfaceName or "tailscale0"}.allowedTCPPorts = [ listen.port ];

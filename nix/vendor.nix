@@ -2,7 +2,7 @@
 # until then). A `nix build .#panther` confirms vendorHash; on a mismatch it prints the right one.
 {
   # The NAR hash of the Go module cache buildGoModule downloads (proxyVendor = true).
-  vendorHash = "sha256-9DAKf6j2yjlxrdsw2ZAkgfva7s1+vgoj2ciPmqNvKUU=";
+  vendorHash = "sha256-WZMR8Yy6ze+tc25+87YYRcW8Q0YJVJhl4gK7nvPlyTY=";
   # sha256 of go.mod followed by go.sum when vendorHash was computed.
-  goModSum = "928eb93294a228a2a31af91062160cefd0829a2b695892c58482a92da2837c06";
+  goModSum = "d3e01fae1f2e00c9d5f6456bfec052eaf80ed05cfe3783cf32b42e1a812d79ff";
 }

@@ -40,6 +40,7 @@ type crawlFlags struct {
 	retries          int
 	jsonOut          bool
 	quiet            bool
+	enqueueOnly      bool
 }
 
 func (a *app) crawlCommand() *cobra.Command {
@@ -58,12 +59,25 @@ with backoff, honouring Retry-After.
 
 Re-running a crawl is incremental: pages are requested with If-None-Match/If-Modified-Since, and
 unchanged pages are not re-extracted or re-indexed; pages that answer 404/410 are marked gone and
-leave search. An interrupted crawl (Ctrl-C, kill, crash) resumes where it stopped when run again.`,
+leave search. An interrupted crawl (Ctrl-C, kill, crash) resumes where it stopped when run again.
+
+On a PostgreSQL knowledge base (--db postgres://...) an http(s) crawl is a job for all the hosts
+that share it: this command enqueues it, works on it too, and follows its progress to the end, while
+any 'panther worker' takes pages of it as well (each page is fetched once, and --rate holds across
+all of them). --enqueue-only leaves the work to the workers and prints the crawl's id.`,
 		Example: `  panther crawl https://www.postgresql.org/docs/current/
   panther crawl /usr/share/doc/postgresql-doc-15/html --max-pages 100
   panther crawl https://go.dev/doc/ --include '/doc/' --exclude '/play/' --rate 2`,
 		Args: exactArgs(1, "one SEED (a URL, sitemap URL or local path)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if distributed, err := a.distributedSeed(args[0]); err != nil {
+				return err
+			} else if distributed {
+				return a.runClusterCrawl(cmd, args[0], f, cmd.Flags().Changed("rate"))
+			}
+			if f.enqueueOnly {
+				return panther.Invalidf("--enqueue-only needs a PostgreSQL knowledge base and an http(s) seed: crawls of a SQLite file or a local folder run here")
+			}
 			return a.runCrawl(cmd, args[0], f, cmd.Flags().Changed("rate"))
 		},
 	}
@@ -82,6 +96,7 @@ leave search. An interrupted crawl (Ctrl-C, kill, crash) resumes where it stoppe
 	fl.IntVar(&f.retries, "retries", 3, "retries of a request that failed with 429, 5xx or a network error")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the summary as one JSON document")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
+	fl.BoolVar(&f.enqueueOnly, "enqueue-only", false, "on PostgreSQL: enqueue the crawl for the workers and return at once")
 	return cmd
 }
 

@@ -89,4 +89,86 @@
       };
     };
   };
+
+  # Every option group of issue 7 on one host: secrets from OpNix as credentials, the API and SSH on
+  # the tailnet through an embedded Tailscale node, a local PostgreSQL, a nightly crawl, Datadog.
+  # The README's example host is this one.
+  complete = {
+    services.panther = {
+      enable = true;
+      role = "workstation";
+      owner = "alice";
+      tokens = [
+        {
+          name = "laptop";
+          token = "op://pantherOS/panther-api/default/token";
+          scopes = [ "write" ];
+        }
+      ];
+      secrets.files = {
+        "op://pantherOS/panther-api/default/token" = "/var/lib/opnix/secrets/pantherApiToken";
+        "op://pantherOS/minimax-coding-plan-api/default/apiKey" = "/var/lib/opnix/secrets/minimaxApiKey";
+        "op://pantherOS/tailscale-auth-key/default/authKey" = "/var/lib/opnix/secrets/tailscaleAuthKey";
+      };
+      serve = {
+        address = "127.0.0.1:7777";
+        ssh = {
+          enable = true;
+          address = "127.0.0.1:2222";
+          authorizedKeysFile = "/etc/ssh/authorized_keys.d/alice";
+        };
+        tailscale = {
+          enable = true;
+          hostname = "panther";
+          authKey = "op://pantherOS/tailscale-auth-key/default/authKey";
+        };
+      };
+      database.createLocally = true;
+      crawl.schedules = {
+        "https://www.postgresql.org/docs/current/" = "0 3 * * 0";
+        "https://go.dev/doc/" = "daily";
+      };
+      datadog = {
+        enable = true;
+        tags = [ "env:home" ];
+      };
+      settings = {
+        model = "minimax/MiniMax-M2";
+        providers.minimax = {
+          wire = "anthropic";
+          base_url = "https://api.minimax.io/anthropic";
+          api_key = "op://pantherOS/minimax-coding-plan-api/default/apiKey";
+        };
+        embedder.kind = "builtin";
+        server.max_body = 2097152;
+        telemetry.log_format = "json";
+      };
+    };
+    services.onepassword-secrets = {
+      enable = true;
+      secretPaths = {
+        pantherApiToken = "/var/lib/opnix/secrets/pantherApiToken";
+        minimaxApiKey = "/var/lib/opnix/secrets/minimaxApiKey";
+        tailscaleAuthKey = "/var/lib/opnix/secrets/tailscaleAuthKey";
+      };
+      secrets = {
+        pantherApiToken.reference = "op://pantherOS/panther-api/default/token";
+        minimaxApiKey.reference = "op://pantherOS/minimax-coding-plan-api/default/apiKey";
+        tailscaleAuthKey.reference = "op://pantherOS/tailscale-auth-key/default/authKey";
+      };
+    };
+  };
+
+  # An extra host running jobs against the shared database of another; no server of its own.
+  worker = {
+    services.panther = {
+      owner = "alice";
+      worker = {
+        enable = true;
+        database = "postgres://panther@kb.tailnet.example:5432/panther?sslmode=verify-full";
+      };
+      environmentFile = "/run/secrets/panther-worker.env"; # PGPASSWORD=…
+      settings.embedder.kind = "builtin";
+    };
+  };
 }

@@ -53,13 +53,19 @@ h.run "flake.nix (stub evaluation)" [
   (case "checks on Linux only, the VM on x86_64" (builtins.mapAttrs (_: builtins.attrNames) outputs.checks) {
     aarch64-linux = [
       "module-basic"
+      "module-calendars"
+      "module-complete"
       "module-tailnet"
+      "module-worker"
       "offline"
       "package"
     ];
     x86_64-linux = [
       "module-basic"
+      "module-calendars"
+      "module-complete"
       "module-tailnet"
+      "module-worker"
       "offline"
       "package"
       "vm"

@@ -648,4 +648,31 @@ h.run "lib.nix" [
     [web]
     allow = []
   '')
+
+  # Crawl schedules: cron as OnCalendar (each checked with systemd-analyze calendar when written).
+  (case "cron to OnCalendar" (map l.cronToOnCalendar [
+    "0 3 * * *"
+    "*/15 * * * *"
+    "30 2 * * 1-5"
+    "0 4 1 * 0,6"
+    "daily"
+    "Mon *-*-* 03:00"
+  ]) [
+    "*-*-* 3:0:00"
+    "*-*-* *:0/15:00"
+    "Mon..Fri *-*-* 2:30:00"
+    "Sun,Sat *-*-1 4:0:00"
+    "daily"
+    "Mon *-*-* 03:00"
+  ])
+  (case "a day of week out of range is refused" (h.fails (l.cronToOnCalendar "0 3 * * 9")) true)
+  (case "crawl unit names differ by URL" (
+    l.crawlUnitName "https://a.example/x" != l.crawlUnitName "http://a.example/x"
+  ) true)
+  (case "a DSN with a password is seen" (map l.dsnHasPassword [
+    "postgres://u:p@h/db"
+    "postgres://u@h/db"
+    "postgres:///panther?host=/run/postgresql"
+    null
+  ]) [ true false false false ])
 ]

@@ -103,6 +103,54 @@ let
     };
   };
   failedOf = r: map (a: a.message) (builtins.filter (a: !a.assertion) r.config.assertions);
+
+  # The option set of issue 7: secrets, serve.{address,ssh,tailscale}, database, crawl, datadog.
+  overridable = s.fakeDrv "panther-0-unstable" // {
+    override = args: s.fakeDrv "panther-${builtins.concatStringsSep "-" args.tags}";
+  };
+  issue = eval {
+    values = {
+      enable = true;
+      package = overridable;
+      owner = "alice";
+      tokens = [
+        {
+          name = "laptop";
+          token = "op://pantherOS/panther-api/default/token";
+        }
+      ];
+      secrets.files."op://pantherOS/panther-api/default/token" = "/var/lib/opnix/secrets/pantherApiToken";
+      serve = {
+        address = "100.64.0.7:7777";
+        ssh = {
+          enable = true;
+          address = "100.64.0.7:2222";
+          authorizedKeysFile = "/etc/ssh/authorized_keys.d/alice";
+        };
+        tailscale = {
+          enable = true;
+          hostname = "kb";
+          authKey = "file:/run/secrets/ts-auth-key";
+        };
+      };
+      database.createLocally = true;
+      crawl.schedules."https://docs.example.org/manual/" = "30 2 * * 1-5";
+      datadog = {
+        enable = true;
+        tags = [ "env:home" ];
+      };
+    };
+    services.postgresql.package = s.fakeDrv "postgresql-17";
+  };
+  issueUnit = issue.config.systemd.services.panther;
+  crawlName = "panther-crawl-docs-example-org-manual--3de45964";
+
+  workerOnly = eval {
+    values.worker = {
+      enable = true;
+      database = "postgres://panther@db.example:5432/panther?sslmode=verify-full";
+    };
+  };
 in
 h.run "module.nix (stub evaluation)" [
   # Defaults.
@@ -151,6 +199,7 @@ h.run "module.nix (stub evaluation)" [
   )
   (case "config file settings" plain.config.environment.etc."panther/config.toml".source.value {
     db = "/var/lib/panther/panther.db";
+    telemetry.role = "server";
   })
   (case "configFile option is the linked file" plain.cfg.configFile.outPath
     plain.config.environment.etc."panther/config.toml".source.outPath
@@ -224,6 +273,10 @@ h.run "module.nix (stub evaluation)" [
   (case "full: no failed assertions" (failedOf full) [ ])
   (case "full: settings" full.config.environment.etc."panther/config.toml".source.value {
     db = "/var/lib/panther/panther.db";
+    telemetry = {
+      role = "workstation";
+      owner = "alice";
+    };
     model = "zai/glm-4.6";
     providers.zai = {
       wire = "openai";
@@ -350,4 +403,122 @@ h.run "module.nix (stub evaluation)" [
   (case "null in settings is refused (TOML has none)" (fails (eval { values.settings.db = null; }).cfg.settings) true)
   (case "configFile is read-only" (fails (eval { values.configFile = "/etc/x"; }).cfg.configFile) true)
   (case "an unknown option is refused" (fails (eval { values.listen = "x"; }).cfg) true)
+
+  # Issue 7's option set.
+  (case "old names are the new options' defaults" {
+    inherit (full.cfg.serve) address;
+    inherit (full.cfg.secrets) delivery;
+    files = builtins.attrNames full.cfg.secrets.files;
+  } {
+    address = "100.64.0.7:7777";
+    delivery = "credentials";
+    files = [
+      "op://pantherOS/panther-api/default/token"
+      "op://pantherOS/zai-coding-plan-api/default/apiKey"
+    ];
+  })
+  (case "issue: settings" (removeAttrs issue.config.environment.etc."panther/config.toml".source.value [ "secrets" "server" ]) {
+    db = "postgres:///panther?host=/run/postgresql";
+    ssh = {
+      addr = "100.64.0.7:2222";
+      authorized_keys = "/etc/ssh/authorized_keys.d/alice";
+      host_key = "/var/lib/panther/ssh_host_ed25519_key";
+    };
+    tailscale = {
+      hostname = "kb";
+      state_dir = "/var/lib/panther/tailscale";
+      auth_key = "file:/run/secrets/ts-auth-key";
+    };
+    telemetry = {
+      role = "server";
+      owner = "alice";
+      statsd_addr = "127.0.0.1:8125";
+      tags = [ "env:home" ];
+    };
+  })
+  (case "issue: no assertion fails" (failedOf issue) [ ])
+  (case "issue: tailscale selects the tsnet build and passes --tailscale" issueUnit.serviceConfig.ExecStart
+    ''"/nix/store/00000000000000000000000000000000-panther-tsnet/bin/panther" "--config" "/etc/panther/config.toml" "serve" "--addr" "100.64.0.7:7777" "--tailscale"''
+  )
+  (case "issue: tsnet may use netlink" (builtins.elem "AF_NETLINK" issueUnit.serviceConfig.RestrictAddressFamilies) true)
+  (case "no tailscale, no netlink" (builtins.elem "AF_NETLINK" unit.serviceConfig.RestrictAddressFamilies) false)
+  (case "issue: credentials from secrets.files" issueUnit.serviceConfig.LoadCredential [
+    "pantherOS.panther-api.default.token:/var/lib/opnix/secrets/pantherApiToken"
+  ])
+  (case "issue: the unit waits for PostgreSQL and the extension" {
+    inherit (issueUnit) after requires;
+  } {
+    after = [ "network.target" "postgresql.service" "panther-postgresql-vector.service" ];
+    requires = [ "postgresql.service" "panther-postgresql-vector.service" ];
+  })
+  (case "issue: a local PostgreSQL with pgvector, a database and its owner" {
+    inherit (issue.config.services.postgresql) enable ensureDatabases ensureUsers;
+    extensions = issue.config.services.postgresql.extensions { pgvector = "pgvector"; };
+  } {
+    enable = true;
+    ensureDatabases = [ "panther" ];
+    ensureUsers = [ { name = "panther"; ensureDBOwnership = true; } ];
+    extensions = [ "pgvector" ];
+  })
+  (case "issue: the vector extension is created by postgres" (
+    issue.config.systemd.services.panther-postgresql-vector.serviceConfig.ExecStart
+  ) ''"/nix/store/00000000000000000000000000000000-postgresql-17/bin/psql" "--dbname=panther" "--set=ON_ERROR_STOP=1" "--command=CREATE EXTENSION IF NOT EXISTS vector"'')
+  (case "issue: DD_TAGS carries the datadog tags" issueUnit.environment.DD_TAGS "role:server,owner:alice,env:home")
+  (case "issue: a crawl timer per schedule" issue.config.systemd.timers.${crawlName}.timerConfig.OnCalendar
+    "Mon..Fri *-*-* 2:30:00"
+  )
+  (case "issue: the crawl unit is a hardened oneshot" (
+    let
+      c = issue.config.systemd.services.${crawlName}.serviceConfig;
+    in
+    {
+      inherit (c) Type ExecStart ProtectSystem User;
+      restarts = c ? Restart;
+    }
+  ) {
+    Type = "oneshot";
+    ExecStart = ''"/nix/store/00000000000000000000000000000000-panther-tsnet/bin/panther" "--config" "/etc/panther/config.toml" "crawl" "https://docs.example.org/manual/" "--quiet"'';
+    ProtectSystem = "strict";
+    User = "panther";
+    restarts = false;
+  })
+  (case "a local database named unlike the user is refused" (
+    builtins.length (failedOf (eval {
+      values = {
+        enable = true;
+        database = {
+          createLocally = true;
+          name = "kb";
+        };
+      };
+      services.postgresql.package = s.fakeDrv "postgresql-17";
+    }))
+  ) 1)
+  (case "worker only: a worker unit, the config, no server" {
+    services = builtins.attrNames workerOnly.config.systemd.services;
+    config = workerOnly.config.environment.etc ? "panther/config.toml";
+    exec = workerOnly.config.systemd.services.panther-worker.serviceConfig.ExecStart;
+    failed = failedOf workerOnly;
+  } {
+    services = [ "panther-worker" ];
+    config = true;
+    exec = ''"/nix/store/00000000000000000000000000000000-panther-0-unstable/bin/panther" "--config" "/etc/panther/config.toml" "--db" "postgres://panther@db.example:5432/panther?sslmode=verify-full" "worker"'';
+    failed = [ ];
+  })
+  (case "ssh without authorized keys is refused" (
+    builtins.length (failedOf (eval {
+      values = {
+        enable = true;
+        serve.ssh.enable = true;
+      };
+    }))
+  ) 1)
+  (case "a worker DSN with a password is refused" (
+    builtins.length (failedOf (eval {
+      values.worker = {
+        enable = true;
+        database = "postgres://panther:hunter2@db.example/panther";
+      };
+    }))
+  ) 1)
 ]

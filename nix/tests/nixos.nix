@@ -42,7 +42,15 @@ let
       host = evalHost name;
       inherit (host) config;
       failed = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
-      unit = config.systemd.units."panther.service".unit;
+      cfg = config.services.panther;
+      # A worker-only host has panther-worker.service and no server.
+      unitName = if cfg.enable then "panther.service" else "panther-worker.service";
+      execWants =
+        if cfg.enable then
+          ''"serve" "--addr" "${cfg.serve.address}"''
+        else
+          ''"worker"'';
+      unit = config.systemd.units.${unitName}.unit;
       configFile = config.environment.etc."panther/config.toml".source;
     in
     if failed != [ ] then
@@ -54,9 +62,9 @@ let
         }
         ''
           set -euo pipefail
-          unit=${unit}/panther.service
+          unit=${unit}/${unitName}
           cat "$unit"
-          grep -F 'ExecStart=' "$unit" | grep -F '"serve" "--addr" "${config.services.panther.listenAddress}"'
+          grep -F 'ExecStart=' "$unit" | grep -F ${lib.escapeShellArg execWants}
           grep -Fx 'ProtectSystem=strict' "$unit"
           grep -Fx 'NoNewPrivileges=true' "$unit"
           grep -Fx 'MemoryDenyWriteExecute=true' "$unit"
@@ -68,9 +76,22 @@ let
           cat ${configFile}
           # panther refuses a key it does not know or a value of the wrong type: the service would
           # not start with such a file.
-          HOME=$TMPDIR panther --config ${configFile} agents
+          HOME=$TMPDIR panther config check ${configFile}
           touch $out
         '';
+
+  # The timers' OnCalendar= values as systemd itself parses them.
+  calendarCheck =
+    name:
+    let
+      inherit ((evalHost name)) config;
+      timers = lib.filterAttrs (n: _: lib.hasPrefix "panther-crawl-" n) config.systemd.timers;
+      calendars = lib.mapAttrsToList (_: t: t.timerConfig.OnCalendar) timers;
+    in
+    pkgs.runCommand "panther-calendars-${name}" { nativeBuildInputs = [ pkgs.systemd ]; } ''
+      ${lib.concatMapStrings (c: "systemd-analyze calendar ${lib.escapeShellArg c}\n") calendars}
+      touch $out
+    '';
 
   vm = pkgs.testers.runNixOSTest {
     name = "panther";
@@ -98,5 +119,10 @@ let
   };
 in
 {
-  inherit evalHost evalCheck vm;
+  inherit
+    evalHost
+    evalCheck
+    calendarCheck
+    vm
+    ;
 }

@@ -21,6 +21,19 @@ h.run "package.nix (stub evaluation)" [
     pkg.vendorHash
   ] [ true v.vendorHash ])
   (case "vendorHash is an SRI sha256" (builtins.match "sha256-[A-Za-z0-9+/]{43}=" v.vendorHash != null) true)
+  (case "tests run, short, with the tool-needing ones unset" {
+    inherit (pkg) doCheck checkFlags;
+    unsets = h.contains "unset PANTHER_TEST_REQUIRE_POSTGRES PANTHER_TEST_REQUIRE_BROWSER PANTHER_TEST_REQUIRE_NPM PANTHER_TEST_REQUIRE_TMUX" pkg.preCheck;
+    everyPackage = h.contains "subPackages=$(go list" pkg.preCheck;
+  } {
+    doCheck = true;
+    checkFlags = [
+      "-short"
+      "-skip=^TestSSHWithOpenSSHInTmux$"
+    ];
+    unsets = true;
+    everyPackage = true;
+  })
   (case "install check runs the binary" (h.contains "$out/bin/panther --version" pkg.installCheckPhase) true)
   (case "source is filtered into the store" (builtins.match "/nix/store/[a-z0-9]{32}-panther-source" "${pkg.src}" != null) true)
   (case "a Go older than go.mod's is refused" (fails (import ./package-stub.nix { goVersion = "1.25.4"; }).pname) true)
