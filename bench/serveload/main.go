@@ -17,6 +17,14 @@
 // the queue it builds). Several -rate values may be given, comma-separated. Queries are the
 // qrels file's, in order, round robin. Every loop is bounded by -duration and every request by
 // -timeout. Results go to stdout as text, or JSON with -json.
+//
+// -mixed replaces the search runs with one mixed run (mixed.go): on the first -rate's schedule (or
+// closed loop at 0), -ingest-share of the requests (0.1) are ingests, POST /v1/sources with crawl
+// true and max_pages -ingest-pages, each of a new site that serveload serves on loopback itself, the
+// rest searches; the server's RSS is read every -rss-every. A server serveload starts then gets a
+// config of a write token and [web] allow = ["127.0.0.1"], which the loopback site needs:
+//
+//	go run ./bench/serveload -panther ./panther -db /tmp/pg.db -mixed -rate 20 -duration 5m -mcp-calls 0
 package main
 
 import (
@@ -54,6 +62,12 @@ type config struct {
 	starts, mcpCalls               int
 	jsonOut                        bool
 	profile                        string
+	// The mixed load (mixed.go).
+	mixed       bool
+	ingestPages int
+	ingestShare float64
+	rssEvery    time.Duration
+	configPath  string // written for the started server in mixed mode
 }
 
 func main() {
@@ -76,6 +90,11 @@ func main() {
 	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON document")
 	flag.StringVar(&c.profile, "cpuprofile", "", "with -panther: the measured server runs with --cpuprofile FILE (written when it stops; "+
 		"it covers start, load and idle, and the load dominates)")
+	flag.BoolVar(&c.mixed, "mixed", false, "run the mixed load (searches and ingests) instead of the search runs: one run of -duration at the first -rate "+
+		"(0: closed loop of -concurrency), RSS sampled every -rss-every")
+	flag.Float64Var(&c.ingestShare, "ingest-share", 0.1, "mixed: the share of requests that are ingests (POST /v1/sources with crawl)")
+	flag.IntVar(&c.ingestPages, "ingest-pages", 3, "mixed: pages of each generated site an ingest crawls (its max_pages)")
+	flag.DurationVar(&c.rssEvery, "rss-every", 10*time.Second, "mixed: how often the started server's RSS is read")
 	flag.Parse()
 	for _, r := range strings.Split(rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
@@ -89,6 +108,8 @@ func main() {
 		fail("give -panther (with -db) or -url")
 	case c.panther != "" && c.db == "":
 		fail("-panther needs -db")
+	case c.ingestShare < 0 || c.ingestShare > 1 || c.ingestPages < 1 || c.rssEvery <= 0:
+		fail("-ingest-share must be within 0..1, -ingest-pages and -rss-every positive")
 	case c.concurrency < 1 || c.maxInFlight < 1 || c.duration <= 0 || c.timeout <= 0 || c.starts < 1 || c.mcpCalls < 0:
 		fail("-concurrency, -max-inflight, -duration, -timeout and -starts must be positive, -mcp-calls not negative")
 	}
@@ -121,6 +142,7 @@ type report struct {
 	Search    []loadRun   `json:"search"`
 	MCP       *latencies  `json:"mcp_search_ms,omitempty"`
 	Server    *serverInfo `json:"server,omitempty"`
+	Mixed     *mixedRun   `json:"mixed,omitempty"`
 }
 
 type serverInfo struct {
@@ -188,6 +210,22 @@ func measure(ctx context.Context, c config) (*report, error) {
 	}
 	rep := &report{Machine: machine(), Queries: len(queries)}
 	base := strings.TrimSuffix(c.url, "/")
+	token := ""
+	if c.token != "" {
+		if token = os.Getenv(c.token); token == "" {
+			return nil, fmt.Errorf("-token-env %s: the variable is empty", c.token)
+		}
+	}
+	if c.mixed && c.panther != "" {
+		dir, err := os.MkdirTemp("", "serveload")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		if c.configPath, token, err = mixedConfig(dir); err != nil {
+			return nil, err
+		}
+	}
 	var srv *server
 	if c.panther != "" {
 		rep.Server = &serverInfo{Binary: c.panther, DB: c.db}
@@ -197,7 +235,7 @@ func measure(ctx context.Context, c config) (*report, error) {
 			if i == c.starts-1 {
 				profile = c.profile
 			}
-			s, took, err := start(ctx, c, profile)
+			s, took, err := start(ctx, c, profile, token)
 			if err != nil {
 				return nil, fmt.Errorf("start %d: %w", i+1, err)
 			}
@@ -222,12 +260,6 @@ func measure(ctx context.Context, c config) (*report, error) {
 			return nil, err
 		}
 	}
-	token := ""
-	if c.token != "" {
-		if token = os.Getenv(c.token); token == "" {
-			return nil, fmt.Errorf("-token-env %s: the variable is empty", c.token)
-		}
-	}
 	client := &http.Client{
 		Timeout: c.timeout,
 		Transport: &http.Transport{
@@ -242,6 +274,20 @@ func measure(ctx context.Context, c config) (*report, error) {
 	}
 	if c.warmup > 0 {
 		ld.closed(ctx, c.concurrency, c.warmup)
+	}
+	if c.mixed {
+		st, err := startSite(c.ingestPages)
+		if err != nil {
+			return nil, err
+		}
+		defer st.close()
+		run := runMixed(ctx, ld, srv, st, c.ingestShare, c.ingestPages, c.rates[0], c.concurrency, c.maxInFlight,
+			c.duration, c.rssEvery, c.timeout)
+		rep.Mixed = &run
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.rates = nil
 	}
 	for _, r := range c.rates {
 		serverBefore, selfBefore := srv.cpu(), selfCPU()
@@ -336,7 +382,7 @@ type server struct {
 
 // start runs `panther --db DB serve --addr 127.0.0.1:PORT` and returns once /readyz answers 200,
 // with the time from the process start.
-func start(ctx context.Context, c config, profile string) (*server, time.Duration, error) {
+func start(ctx context.Context, c config, profile, token string) (*server, time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, 0, err
@@ -349,8 +395,12 @@ func start(ctx context.Context, c config, profile string) (*server, time.Duratio
 	}
 	args = append(args, "serve", "--addr", addr)
 	cmd := exec.Command(c.panther, args...)
-	// No config file of the machine's: the figures are of the defaults.
+	// No config file of the machine's: the figures are of the defaults (the mixed load's adds only a
+	// token and the loopback site to the address policy).
 	cmd.Env = append(os.Environ(), "PANTHER_CONFIG=/dev/null")
+	if c.configPath != "" {
+		cmd.Env = append(os.Environ(), "PANTHER_CONFIG="+c.configPath, tokenEnv+"="+token)
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if os.Getenv("SERVELOAD_SERVER_LOG") != "" {
 		cmd.Stderr = os.Stderr
@@ -695,6 +745,9 @@ func (r *report) print(w io.Writer) {
 		if s.FirstError != "" {
 			fmt.Fprintf(w, "  first error: %s\n", s.FirstError)
 		}
+	}
+	if r.Mixed != nil {
+		r.Mixed.print(w)
 	}
 	if r.MCP != nil {
 		fmt.Fprintf(w, "MCP tools/call search, %d sequential: ms p50 %.2f p95 %.2f p99 %.2f max %.2f\n", r.MCP.N, r.MCP.P50, r.MCP.P95, r.MCP.P99, r.MCP.Max)

@@ -194,6 +194,19 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 	if err != nil {
 		return err
 	}
+	// Pages indexed one at a time leave the search index in many small segments (see runCrawl), and
+	// merging them keeps searches fast; but a merge rewrites the whole index, so under a stream of
+	// small crawls it runs at most once per mergeInterval instead of after each (measured: merging
+	// after every crawl at 5 crawls/s filled the crawl queue; RELIABILITY.md).
+	merger := newDebouncer(mergeInterval, func(ctx context.Context) {
+		if err := db.Optimize(ctx); err != nil {
+			log.Warn("merging the search index", "err", err)
+		}
+	})
+	mergeCtx, stopMerge := context.WithCancel(context.WithoutCancel(ctx))
+	mergeDone := make(chan struct{})
+	go func() { merger.run(mergeCtx); close(mergeDone) }()
+	defer func() { stopMerge(); <-mergeDone }()
 	bf := &backfiller{svc: svc, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	manager, err := crawl.NewManager(crawl.ManagerOptions{
 		Store: db, Index: indexer,
@@ -204,12 +217,8 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 			}
 		},
 		AfterCrawl: func(ctx context.Context, j crawl.Job) error {
-			// Pages indexed one at a time leave the search index in many small segments (see
-			// runCrawl); merging them keeps searches fast.
 			if s := j.Summary; s != nil && s.New+s.Changed+s.Gone > 0 {
-				if err := db.Optimize(ctx); err != nil {
-					return err
-				}
+				merger.trigger()
 			}
 			bf.trigger()
 			return metrics.CrawlJob(ctx, j)
@@ -531,4 +540,46 @@ func (a *app) stateDir(db kbStore) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// mergeInterval is the least time between two merges of the search index in serve.
+const mergeInterval = 30 * time.Second
+
+// debouncer runs fn after a trigger, at most once per interval, and always once after the last
+// trigger: triggers that come while it waits are folded into the next run.
+type debouncer struct {
+	interval time.Duration
+	fn       func(context.Context)
+	kick     chan struct{}
+}
+
+func newDebouncer(interval time.Duration, fn func(context.Context)) *debouncer {
+	return &debouncer{interval: interval, fn: fn, kick: make(chan struct{}, 1)}
+}
+
+func (d *debouncer) trigger() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *debouncer) run(ctx context.Context) {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		}
+		if wait := d.interval - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		d.fn(ctx)
+	}
 }
