@@ -1,7 +1,6 @@
 package kb
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 
@@ -20,9 +19,6 @@ const (
 	exactHeadingBoost = 0.5
 )
 
-// numbering matches the words of a heading that number it: "11.8.", "F.38.", "Chapter".
-var numbering = regexp.MustCompile(`^(([0-9]+|[A-Z])\.)+([0-9]+\.?)?$|^(?i:chapter|appendix|part)$`)
-
 // rerank raises the scores of passages whose headings name the query and re-sorts them, keeping
 // the store's order among equals. Word matching shares the snippet's stemming.
 func rerank(hits []panther.Hit, query string) {
@@ -30,18 +26,21 @@ func rerank(hits []panther.Hit, query string) {
 	if len(terms) == 0 {
 		return
 	}
+	m := newMatcher(terms)
+	covered := make([]bool, len(terms))
 	changed := false
 	for i := range hits {
 		h := &hits[i]
 		boost := 1.0
-		if coversTerms(strings.Fields(h.Title+" "+h.Heading), terms) {
+		clear(covered)
+		if n := m.cover(h.Title, covered, 0); m.cover(h.Heading, covered, n) == len(terms) {
 			boost *= 1 + headingBoost
 		}
 		own := h.Heading
 		if j := strings.LastIndex(own, panther.HeadingSep); j >= 0 {
 			own = own[j+len(panther.HeadingSep):]
 		}
-		if namesExactly(own, terms) || namesExactly(h.Title, terms) {
+		if m.namesExactly(own, covered) || m.namesExactly(h.Title, covered) {
 			boost *= 1 + exactHeadingBoost
 		}
 		if boost != 1 && h.Score > 0 {
@@ -62,37 +61,79 @@ func rerank(hits []panther.Hit, query string) {
 	}
 }
 
-// coversTerms reports whether every term matches one of words.
-func coversTerms(words, terms []string) bool {
-	for i := range terms {
-		if !slices.ContainsFunc(words, func(w string) bool { return matchTerm(w, terms[i:i+1]) != 0 }) {
-			return false
+// cover marks the terms that a word of text matches, given that n of them are marked already, and
+// returns how many are marked.
+func (m *matcher) cover(text string, covered []bool, n int) int {
+	for word := range strings.FieldsSeq(text) {
+		if n == len(m.terms) {
+			break
+		}
+		w, ok := m.normalize(word)
+		if !ok {
+			continue
+		}
+		for i := range m.terms {
+			if !covered[i] && m.matches(w, i) {
+				covered[i] = true
+				n++
+			}
 		}
 	}
-	return true
+	return n
 }
 
 // namesExactly reports whether a heading's words, without numbering and stop words, are the query's
-// terms: each word matches a term and each term a word.
-func namesExactly(heading string, terms []string) bool {
-	var words []string
-	for _, w := range strings.Fields(heading) {
-		if numbering.MatchString(w) {
+// terms: each word matches a term and each term a word. covered is scratch space, one per term.
+func (m *matcher) namesExactly(heading string, covered []bool) bool {
+	clear(covered)
+	n, words := 0, 0
+	for w := range strings.FieldsSeq(heading) {
+		if isNumbering(w) {
 			continue
 		}
-		bare := strings.ToLower(strings.Trim(w, "().,:;`*\"'"))
-		if bare == "" || stopWords[bare] {
+		bare := strings.Trim(w, "().,:;`*\"'")
+		if bare == "" || stopWords[strings.ToLower(bare)] {
 			continue
 		}
-		words = append(words, bare)
-	}
-	if len(words) == 0 || !coversTerms(words, terms) {
-		return false
-	}
-	for _, w := range words {
-		if matchTerm(w, terms) == 0 {
+		words++
+		// Every word must match some term: the first it matches is enough to know.
+		if m.match(bare) == 0 {
 			return false
 		}
+		n = m.cover(bare, covered, n)
 	}
-	return true
+	return words > 0 && n == len(m.terms)
+}
+
+// isNumbering reports whether a word of a heading numbers it: "11.8.", "F.38.", "3.1", "Chapter",
+// "appendix", "Part". That is, one or more groups of digits or a single capital letter, each ended
+// by a period, then optionally digits; or one of the three words in any case.
+func isNumbering(w string) bool {
+	if strings.EqualFold(w, "chapter") || strings.EqualFold(w, "appendix") || strings.EqualFold(w, "part") {
+		return true
+	}
+	groups := 0
+	i := 0
+	for i < len(w) {
+		j := i
+		for j < len(w) && '0' <= w[j] && w[j] <= '9' {
+			j++
+		}
+		digits := j > i
+		if !digits && 'A' <= w[j] && w[j] <= 'Z' {
+			j++
+		}
+		switch {
+		case j == i:
+			return false
+		case j == len(w):
+			// A last group without its period must be digits, after at least one full group.
+			return digits && groups > 0
+		case w[j] != '.':
+			return false
+		}
+		groups++
+		i = j + 1
+	}
+	return groups > 0
 }

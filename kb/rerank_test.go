@@ -48,7 +48,8 @@ func TestNamesExactly(t *testing.T) {
 		{"", "x", false},
 	}
 	for _, tt := range tests {
-		if got := namesExactly(tt.heading, snippetTerms(tt.query)); got != tt.want {
+		terms := snippetTerms(tt.query)
+		if got := newMatcher(terms).namesExactly(tt.heading, make([]bool, len(terms))); got != tt.want {
 			t.Errorf("namesExactly(%q, %q) = %v, want %v", tt.heading, tt.query, got, tt.want)
 		}
 	}
