@@ -208,7 +208,9 @@ func parseDT(dt *html.Node, prefix string) (e entry, ok bool) {
 		}
 	}
 	t := collapse(term.String())
-	lower := strings.ToLower(t)
+	// ASCII-only lowering keeps byte offsets: strings.ToLower turns invalid UTF-8 into 3-byte
+	// replacement characters, and an index into its result would not fit t (found by FuzzParse).
+	lower := asciiLower(t)
 	if strings.HasPrefix(lower, "(see also") {
 		return e, false
 	}
@@ -316,4 +318,15 @@ func hasClass(n *html.Node, class string) bool {
 		}
 	}
 	return false
+}
+
+// asciiLower lowers ASCII letters only, so the result has t's byte offsets.
+func asciiLower(t string) string {
+	b := []byte(t)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
