@@ -159,7 +159,14 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 			w.Close()
 			return err
 		}
-		db.write = w
+		// Prepared in the same retried step: FTS5's constructor reads its own tables, and when another
+		// process has just changed the schema it answers SQLITE_SCHEMA instead of re-reading it.
+		put, err := preparePut(ctx, w)
+		if err != nil {
+			w.Close()
+			return err
+		}
+		db.write, db.put = w, put
 		return nil
 	})
 	if err != nil {
@@ -173,11 +180,6 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 		}
 		return db, nil
-	}
-
-	if db.put, err = preparePut(ctx, db.write); err != nil {
-		db.write.Close()
-		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 
 	// Opened after migrate so that query_only connections never meet a database still in rollback
@@ -388,14 +390,20 @@ func (db *DB) Check(ctx context.Context) error {
 // sqliteBusy is SQLite's primary result code for a lock held by another connection.
 const sqliteBusy = 5
 
-// retryBusy runs fn until it does not fail with SQLITE_BUSY, for at most timeout.
+// sqliteSchema is SQLite's result code for a statement prepared against a schema another connection
+// has since changed.
+const sqliteSchema = 17
+
+func retryableOpen(code int) bool { return code == sqliteBusy || code == sqliteSchema }
+
+// retryBusy runs fn until it does not fail with SQLITE_BUSY or SQLITE_SCHEMA, for at most timeout.
 func retryBusy(ctx context.Context, timeout time.Duration, fn func() error) error {
 	deadline := time.Now().Add(timeout)
 	wait := 5 * time.Millisecond
 	for {
 		err := fn()
 		var se *sqlite.Error
-		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+		if err == nil || !errors.As(err, &se) || !retryableOpen(se.Code()&0xff) || time.Now().After(deadline) {
 			return err
 		}
 		select {
