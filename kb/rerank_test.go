@@ -54,3 +54,40 @@ func TestNamesExactly(t *testing.T) {
 		}
 	}
 }
+
+func TestIsNumbering(t *testing.T) {
+	for _, w := range []string{"11.8.", "11.8", "F.38.", "F.38", "A.", "1.", "Chapter", "CHAPTER", "appendix", "Part",
+		"11", "A", "AB.", "F.A", "1..2", ".", "", "a.", "1.a", "x11.", "11.8.x", "Chapters", "Ⅰ.", "１."} {
+		if got, want := isNumbering(w), numberingBefore.MatchString(w); got != want {
+			t.Errorf("isNumbering(%q) = %v, want %v", w, got, want)
+		}
+	}
+}
+
+// FuzzRerank holds rerank's heading tests to the regexp-based code they replaced.
+func FuzzRerank(f *testing.F) {
+	f.Add("11.8. Partial Indexes", "Chapter 11. Indexes > 11.8. Partial Indexes", "partial index")
+	f.Add("F.38. postgres_fdw", "Appendix F. Additional Supplied Modules > F.38. postgres_fdw", "postgres_fdw")
+	f.Add("DROP SCHEMA", "DROP SCHEMA > Parameters", "the schema")
+	f.Add("Ünïcödé (Café)", "«Café» > `x`", "café ünïcödé \xff")
+	f.Fuzz(func(t *testing.T, title, heading, query string) {
+		if got, want := isNumbering(title), numberingBefore.MatchString(title); got != want {
+			t.Fatalf("isNumbering(%q) = %v, want %v", title, got, want)
+		}
+		hits := func() []panther.Hit {
+			return []panther.Hit{
+				{Citation: panther.Citation{URL: "a", Title: "Other", Heading: "Other > Page"}, Score: 10},
+				{Citation: panther.Citation{URL: "b", Title: title, Heading: heading}, Score: 7},
+				{Citation: panther.Citation{URL: "c", Title: heading, Heading: title}, Score: 5},
+			}
+		}
+		got, want := hits(), hits()
+		rerank(got, query)
+		rerankBefore(want, query)
+		for i := range got {
+			if got[i].URL != want[i].URL || got[i].Score != want[i].Score {
+				t.Fatalf("rerank(%q, %q, %q): %v, want %v", title, heading, query, got, want)
+			}
+		}
+	})
+}

@@ -29,8 +29,20 @@ var (
 	manualOnce sync.Once
 	manualSvc  *Service
 	manualDB   *sqlite.DB
+	manualDir  string // made here, removed by TestMain
 	manualErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if manualDB != nil {
+		manualDB.Close()
+	}
+	if manualDir != "" {
+		os.RemoveAll(manualDir)
+	}
+	os.Exit(code)
+}
 
 func manualService(tb testing.TB) (*Service, *sqlite.DB) {
 	tb.Helper()
@@ -41,12 +53,10 @@ func manualService(tb testing.TB) (*Service, *sqlite.DB) {
 	manualOnce.Do(func() {
 		path := os.Getenv("PANTHER_BENCH_DB")
 		if path == "" {
-			tmp, err := os.MkdirTemp("", "panther-kb-manual-")
-			if err != nil {
-				manualErr = err
+			if manualDir, manualErr = os.MkdirTemp("", "panther-kb-manual-"); manualErr != nil {
 				return
 			}
-			path = filepath.Join(tmp, "manual.db")
+			path = filepath.Join(manualDir, "manual.db")
 		}
 		ctx := context.Background()
 		if manualDB, manualErr = sqlite.Open(ctx, path); manualErr != nil {

@@ -38,3 +38,41 @@ func TestSnippet(t *testing.T) {
 		})
 	}
 }
+
+func TestStripLinkTargets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"no links here", "no links here"},
+		{"see [Section 11.8](https://x/#X) now", "see Section 11.8 now"},
+		{"![alt text](img.png)", "alt text"},
+		{"!![a](b)", "!a"},
+		{"[a [b](c)", "a [b"},
+		{"[a\n[b](c)", "[a\nb"},
+		{"[a](b\n[c](d)", "[a](b\nc"},
+		{"[a] (b)", "[a] (b)"},
+		{"[a](b [c](d)", "a"},
+		{"[](x)[y]()", "y"},
+		{"[[[[", "[[[["},
+		{"日本[語](x)!", "日本語!"},
+	} {
+		if got := stripLinkTargets(tc.in); got != tc.want {
+			t.Errorf("stripLinkTargets(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if want := markdownLinkBefore.ReplaceAllString(tc.in, "$1"); tc.want != want {
+			t.Errorf("case %q: the regexp gives %q", tc.in, want)
+		}
+	}
+}
+
+// FuzzSnippet holds the snippet to the regexp-based code it replaced, byte for byte.
+func FuzzSnippet(f *testing.F) {
+	filler := strings.Repeat("lorem ipsum dolor sit amet ", 10)
+	f.Add(filler+"See [Section 11.8](https://x/#X) for **Partial** indexes, ![i](p.png) "+filler, "partial index")
+	f.Add("```sql\nCREATE INDEX\n```\n"+filler+"[a [b](c) [d\n[e](f)", "create")
+	f.Add(filler+"Ünïcödé CAFÉ «café» (VACUUM) work_mem; "+filler, "café vacuum work_mem")
+	f.Add("\xff\xfe [x](\xff) "+filler, "\xff x")
+	f.Fuzz(func(t *testing.T, text, query string) {
+		if got, want := snippet(text, query), snippetBefore(text, query); got != want {
+			t.Fatalf("snippet(%q, %q)\n got %q\nwant %q", text, query, got, want)
+		}
+	})
+}

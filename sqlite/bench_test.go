@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 	if benchDir != "" {
 		os.RemoveAll(benchDir)
 	}
+	sqlite.RemoveManualStore()
 	os.Exit(code)
 }
 

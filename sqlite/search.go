@@ -79,8 +79,9 @@ type ranked struct {
 // with no searchable words (only punctuation, say) returns no hits and no error.
 //
 // A query of several words first ranks only the chunks holding all of them; when fewer than K do,
-// it ranks every chunk holding any of them (Options.ExhaustiveOR). That ranking is exact but does
-// not score every such chunk: see topOR.
+// it ranks every chunk holding any of them (with Options.ExhaustiveOR, always). Both are exact
+// bm25. Words whose scores earlier searches kept are ranked in Go (termcache.go); otherwise the OR
+// ranking is bounded in SQL (topOR) rather than scoring every chunk that holds one of the words.
 func (db *DB) SearchLexical(ctx context.Context, q panther.Query) ([]panther.Hit, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("search: %w", err)

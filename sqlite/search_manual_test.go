@@ -35,6 +35,17 @@ var (
 	manualDir  string
 )
 
+// RemoveManualStore closes the manual's store and removes it unless PANTHER_BENCH_DB named it;
+// TestMain calls it once every test and benchmark has run.
+func RemoveManualStore() {
+	if manualDB != nil {
+		manualDB.Close()
+	}
+	if manualDir != "" {
+		os.RemoveAll(manualDir)
+	}
+}
+
 func manualStore(tb testing.TB) *DB {
 	tb.Helper()
 	docs := os.Getenv("PANTHER_TEST_PGDOCS")

@@ -163,7 +163,11 @@ func TestSearchAgrees(t *testing.T) {
 				}
 				src, mid = srcs[0], time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC)
 			}
-			queries := zipfQueries(2, 60)
+			n := 60
+			if testing.Short() {
+				n = 12
+			}
+			queries := zipfQueries(2, n)
 			filters := []panther.Filter{{}, {SourceID: src.ID}, {URLPrefix: "https://a.example/ref/"}, {FetchedAfter: mid}}
 			check := func(stage string) {
 				t.Helper()
@@ -234,6 +238,10 @@ func TestSearchAgrees(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("after optimize")
+			if err := db.SetWeights(Weights{Title: 1.7, Heading: 0.3, Body: 1, Keywords: 2.2}); err != nil {
+				t.Fatal(err)
+			}
+			check("after new weights")
 		})
 	}
 }
