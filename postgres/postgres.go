@@ -11,8 +11,9 @@
 //     frequency: on the PostgreSQL manual's qrels it comes within 0.02 MRR@10 of the embedded
 //     store's BM25. The text search configuration is english without its stop-word list, so that a
 //     query made only of stop words still finds what it says, as it does in the embedded store.
-//   - Vectors are searched exactly, in process, against a cache reloaded when PutVectors changes a
-//     model's vectors. pgvector is detected but not used yet.
+//   - Vectors are searched with a pgvector HNSW index per model (cosine) where the server has the
+//     extension (Migrate installs it where it may); elsewhere, and for a model whose index is not
+//     built yet, exactly, in process, against a cache reloaded when PutVectors changes its vectors.
 //   - PostgreSQL text holds neither NUL nor invalid UTF-8: content fields have them replaced by
 //     U+FFFD; keys (URLs, hashes) that contain them are ErrInvalid.
 //
@@ -80,8 +81,9 @@ type DB struct {
 	where   string // host:port/database, for messages; never the password
 	log     *slog.Logger
 	vectors vectorRanker
-	// pgvector says whether the server offers the vector extension (for a later HNSW ranker).
-	pgvector bool
+	hnsw    *hnswRanker // nil without pgvector
+	// vectorSearch names the ranker, for status.
+	vectorSearch string
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value string) with default
@@ -135,15 +137,9 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 		db.pool.Close()
 		return nil, fmt.Errorf("open postgres database %s: %w", db.where, err)
 	}
-	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')`).Scan(&db.pgvector); err != nil {
+	if err := db.chooseVectorRanker(ctx); err != nil {
 		db.pool.Close()
-		return nil, fmt.Errorf("open postgres database %s: detect pgvector: %w", db.where, unavailable(err))
-	}
-	db.vectors = newExactRanker(db.pool)
-	if db.pgvector {
-		db.log.Info("postgres: pgvector is available but not used yet; vector search is exact, in process", "database", db.where)
-	} else {
-		db.log.Info("postgres: pgvector is not available; vector search is exact, in process", "database", db.where)
+		return nil, fmt.Errorf("open postgres database %s: %w", db.where, err)
 	}
 	return db, nil
 }
@@ -155,8 +151,42 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// chooseVectorRanker searches vectors with pgvector's HNSW indexes when the extension is installed,
+// exactly in process otherwise, and says which once.
+func (db *DB) chooseVectorRanker(ctx context.Context) error {
+	exact := newExactRanker(db.pool)
+	db.vectors, db.vectorSearch = exact, "exact, in process"
+	schema, version, err := pgvectorSchema(ctx, db.pool)
+	if err != nil {
+		return fmt.Errorf("detect pgvector: %w", unavailable(err))
+	}
+	if schema != "" {
+		db.hnsw = newHNSWRanker(db.pool, schema, exact, db.log)
+		db.vectors, db.vectorSearch = db.hnsw, "pgvector "+version+" HNSW (cosine)"
+		db.log.Info("postgres: vector search uses pgvector HNSW indexes, built per model in the background; exact, in process, until a model's index is ready",
+			"database", db.where, "pgvector", version)
+		return nil
+	}
+	var available bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')`).Scan(&available); err != nil {
+		return fmt.Errorf("detect pgvector: %w", unavailable(err))
+	}
+	if available {
+		db.log.Info("postgres: pgvector is available but not installed in this database (panther migrate installs it where it may); vector search is exact, in process", "database", db.where)
+	} else {
+		db.log.Info("postgres: pgvector is not available; vector search is exact, in process", "database", db.where)
+	}
+	return nil
+}
+
+// VectorSearch says how vectors are searched: with pgvector's HNSW indexes, or exactly in process.
+func (db *DB) VectorSearch() string { return db.vectorSearch }
+
+// Close stops index builds, then closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
+	if db.hnsw != nil {
+		db.hnsw.stop()
+	}
 	db.pool.Close()
 	return nil
 }

@@ -164,9 +164,35 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return unavailable(err)
 		}
 		if done {
+			db.enablePgvector(ctx)
 			return nil
 		}
 	}
+}
+
+// enablePgvector installs the vector extension where the server offers it and panther may create it.
+// Vector search works without it (exactly, in process), so a refusal is said, not returned.
+func (db *DB) enablePgvector(ctx context.Context) {
+	var available, installed bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector'),
+		EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')`).Scan(&available, &installed)
+	if err != nil || !available || installed {
+		return
+	}
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Under the migration lock: two processes creating it at once would collide on its catalog row.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, migrationLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS vector`)
+		return err
+	})
+	if err != nil {
+		db.log.Warn("postgres: pgvector is available but could not be installed (a superuser can run CREATE EXTENSION vector); vector search is exact, in process",
+			"database", db.where, "err", err)
+		return
+	}
+	db.log.Info("postgres: installed the pgvector extension", "database", db.where)
 }
 
 func (db *DB) migrateOne(ctx context.Context) (done bool, err error) {

@@ -18,9 +18,8 @@ import (
 )
 
 // Vectors live in PostgreSQL as real[] beside their chunks (they go when the chunk goes). Search is
-// behind vectorRanker: today an exact scan of the model's vectors held in process, as the embedded
-// store does; a pgvector HNSW index, where the server has the extension, can be another ranker
-// without touching the rest.
+// behind vectorRanker: a pgvector HNSW index where the server has the extension (hnsw.go), and an
+// exact scan of the model's vectors held in process, as the embedded store does, everywhere else.
 
 // maxVectorDims bounds a vector's length: the largest embedding models in use have a few thousand.
 const maxVectorDims = 16384
@@ -295,6 +294,13 @@ func (r *exactRanker) rank(ctx context.Context, model string, q []float32, n int
 		return nil, len(slab.ids), nil
 	}
 	return slab.top(q, min(n, len(slab.ids))), len(slab.ids), nil
+}
+
+// forget drops model's vectors from memory, once another ranker answers for it.
+func (r *exactRanker) forget(model string) {
+	r.mu.Lock()
+	delete(r.models, model)
+	r.mu.Unlock()
 }
 
 // slab returns model's vectors, loading them when the model's row or epoch has changed since the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real MCP clients that e2e/mcpclients drives panther with, at pinned versions, into a
 # project-local folder (.cache/npm-tools, or $PANTHER_NPM_TOOLS): the MCP Inspector (its CLI mode)
-# and OpenCode. Uses the machine's Node.js and npm and never installs Debian's nodejs or npm, which
+# and OpenCode; and PGlite with pgvector behind its wire-protocol server, which the postgres
+# package's pgvector tests talk to (Debian's PostgreSQL 15 has no pgvector). Uses the machine's Node.js and npm and never installs Debian's nodejs or npm, which
 # would replace them. Safe to run again: it installs only what is missing or at another version.
 #
 # OpenCode's npm package carries its binary in per-platform optional dependencies
@@ -13,6 +14,9 @@ set -euo pipefail
 # machines have, which e2e/mcpclients checks (npm prints an EBADENGINE warning, nothing more).
 INSPECTOR_VERSION=2.12.0
 OPENCODE_VERSION=1.18.33
+PGLITE_VERSION=0.5.14
+PGLITE_SOCKET_VERSION=0.2.17
+PGLITE_PGVECTOR_VERSION=0.0.15 # the version pglite-socket 0.2.17 names as its peer
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${PANTHER_NPM_TOOLS:-$root/.cache/npm-tools}
@@ -38,6 +42,9 @@ installed() {
 want=()
 [ "$(installed @modelcontextprotocol/inspector)" = "$INSPECTOR_VERSION" ] || want+=("@modelcontextprotocol/inspector@$INSPECTOR_VERSION")
 [ "$(installed opencode-ai)" = "$OPENCODE_VERSION" ] || want+=("opencode-ai@$OPENCODE_VERSION")
+[ "$(installed @electric-sql/pglite)" = "$PGLITE_VERSION" ] || want+=("@electric-sql/pglite@$PGLITE_VERSION")
+[ "$(installed @electric-sql/pglite-socket)" = "$PGLITE_SOCKET_VERSION" ] || want+=("@electric-sql/pglite-socket@$PGLITE_SOCKET_VERSION")
+[ "$(installed @electric-sql/pglite-pgvector)" = "$PGLITE_PGVECTOR_VERSION" ] || want+=("@electric-sql/pglite-pgvector@$PGLITE_PGVECTOR_VERSION")
 if [ ${#want[@]} -eq 0 ] && [ -x "$dir/node_modules/.bin/mcp-inspector" ] && [ -x "$dir/node_modules/.bin/opencode" ]; then
 	exit 0
 fi
@@ -49,10 +56,12 @@ echo "setup-npm: installing ${want[*]:-the MCP clients again} into $dir" >&2
 # The npm cache is a throwaway folder beside the tools, so that the install leaves nothing in the
 # user's home; it is removed afterwards, as it would double the space (OpenCode's binaries are large).
 npm install --prefix "$dir" --cache "$dir/.npm-cache" --save-exact --no-audit --no-fund --loglevel=error \
-	"@modelcontextprotocol/inspector@$INSPECTOR_VERSION" "opencode-ai@$OPENCODE_VERSION" >&2
+	"@modelcontextprotocol/inspector@$INSPECTOR_VERSION" "opencode-ai@$OPENCODE_VERSION" \
+	"@electric-sql/pglite@$PGLITE_VERSION" "@electric-sql/pglite-socket@$PGLITE_SOCKET_VERSION" \
+	"@electric-sql/pglite-pgvector@$PGLITE_PGVECTOR_VERSION" >&2
 rm -rf "$dir/.npm-cache"
 
-for bin in mcp-inspector opencode; do
+for bin in mcp-inspector opencode pglite-server; do
 	if [ ! -x "$dir/node_modules/.bin/$bin" ]; then
 		echo "setup-npm: $bin is missing from $dir/node_modules/.bin after the install" >&2
 		exit 1

@@ -9,6 +9,8 @@ scripts/setup.sh
 # The MCP clients the owner uses (MCP Inspector, OpenCode), pinned, into .cache/npm-tools.
 scripts/setup-npm.sh
 export PANTHER_TEST_REQUIRE_NPM=1
+# PGlite (PostgreSQL with pgvector, in WebAssembly) from the same folder, for the pgvector tests.
+export PANTHER_TEST_PGLITE=${PANTHER_NPM_TOOLS:-$PWD/.cache/npm-tools} PANTHER_TEST_REQUIRE_PGLITE=1
 # The real OpenSSH client inside tmux drives the SSH terminal UI.
 scripts/setup-tmux.sh
 export PANTHER_TEST_REQUIRE_TMUX=1

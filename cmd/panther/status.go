@@ -30,6 +30,9 @@ func (a *app) statusCommand() *cobra.Command {
 					return fmt.Errorf("read status: %w", err)
 				}
 				emb = map[string]any{"model": e.Model(), "dimensions": e.Dimensions(), "vectors": with, "searchable_chunks": total}
+				if m, ok := db.(interface{ VectorSearch() string }); ok {
+					emb["vector_search"] = m.VectorSearch()
+				}
 			}
 			if jsonOut {
 				return a.printJSON(map[string]any{"db": where, "store": kind, "stats": st, "embedder": emb, "default_mode": svc.DefaultMode()})
@@ -37,8 +40,12 @@ func (a *app) statusCommand() *cobra.Command {
 			fmt.Fprintf(a.stdout, "database   %s %s (%.1f MB)\nsources    %d\ndocuments  %d current, %d gone\nchunks     %d\n",
 				kind, where, float64(st.SizeBytes)/(1<<20), st.Sources, st.Documents, st.Gone, st.Chunks)
 			if e := svc.Embedder(); e != nil {
-				fmt.Fprintf(a.stdout, "embedder   %s, %d dimensions\nvectors    %d of %d searchable passages\nsearch     %s by default\n",
-					e.Model(), e.Dimensions(), emb["vectors"], emb["searchable_chunks"], svc.DefaultMode())
+				how := ""
+				if v, ok := emb["vector_search"]; ok {
+					how = fmt.Sprintf(", searched by %s", v)
+				}
+				fmt.Fprintf(a.stdout, "embedder   %s, %d dimensions\nvectors    %d of %d searchable passages%s\nsearch     %s by default\n",
+					e.Model(), e.Dimensions(), emb["vectors"], emb["searchable_chunks"], how, svc.DefaultMode())
 			} else {
 				fmt.Fprintf(a.stdout, "embedder   none (lexical search only)\n")
 			}
