@@ -228,13 +228,15 @@ func (r *hnswRanker) build(embedder int64, dims int) {
 			return err
 		}
 		defer conn.Release()
-		var inProgress, exists bool
+		// Asked again here: another process may have finished or started the build since.
+		var exists, valid, inProgress bool
 		if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL,
+			coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)), false),
 			EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE index_relid = to_regclass($1))`, name).
-			Scan(&exists, &inProgress); err != nil {
+			Scan(&exists, &valid, &inProgress); err != nil {
 			return err
 		}
-		if inProgress {
+		if valid || inProgress {
 			return nil
 		}
 		// Session settings: CREATE INDEX CONCURRENTLY cannot run in a transaction. A build takes as
@@ -273,4 +275,14 @@ func (r *hnswRanker) build(embedder int64, dims int) {
 	default:
 		r.log.Warn("postgres: HNSW index build failed; vector search stays exact for this model", "index", name, "err", err)
 	}
+}
+
+// VectorIndexReady says whether model's vectors are searched through a valid HNSW index; false
+// without pgvector, for a model too long for one, and while its index is being built.
+func (db *DB) VectorIndexReady(ctx context.Context, model string) (bool, error) {
+	if db.hnsw == nil {
+		return false, nil
+	}
+	m, err := db.hnsw.model(ctx, model)
+	return m != nil && m.indexed, err
 }

@@ -412,3 +412,47 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestPGliteInvalidIndexRebuilt: an index left invalid (a build killed half way) is not used, and is
+// dropped and built again.
+func TestPGliteInvalidIndexRebuilt(t *testing.T) {
+	db := openPGlite(t, nil)
+	ctx := t.Context()
+	const model, dims = "test:rebuild", 8
+	if _, err := db.PutDocument(ctx, panther.Document{URL: "https://rebuild.example/", Title: "R"},
+		[]panther.Chunk{{Text: "one"}, {Text: "two"}, {Text: "three"}}); err != nil {
+		t.Fatal(err)
+	}
+	todo, err := db.ChunksToEmbed(ctx, model, 10)
+	if err != nil || len(todo) != 3 {
+		t.Fatalf("ChunksToEmbed: %d, %v", len(todo), err)
+	}
+	var vecs []panther.ChunkVector
+	for i, c := range todo {
+		v := make([]float32, dims)
+		v[i] = 1
+		vecs = append(vecs, panther.ChunkVector{ChunkID: c.ID, Vector: v})
+	}
+	if err := db.PutVectors(ctx, model, vecs); err != nil {
+		t.Fatal(err)
+	}
+	embedder := waitIndexed(t, db, model, dims)
+	// What a killed CREATE INDEX CONCURRENTLY leaves: the index in the catalog, marked invalid.
+	if _, err := db.pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass($1)`, indexName(embedder)); err != nil {
+		t.Fatal(err)
+	}
+	db.hnsw.mu.Lock()
+	db.hnsw.models[model].indexed = false
+	db.hnsw.models[model].checked = time.Time{}
+	db.hnsw.mu.Unlock()
+	q := make([]float32, dims)
+	q[2] = 1
+	hits, err := db.SearchVectors(ctx, model, q, 1, panther.Filter{})
+	if err != nil || len(hits) != 1 || hits[0].ChunkID != todo[2].ID {
+		t.Fatalf("search beside an invalid index: %+v, %v", hits, err)
+	}
+	db.hnsw.wg.Wait()
+	if valid, err := db.hnsw.indexState(ctx, embedder); err != nil || !valid {
+		t.Fatalf("index valid = %v, %v after the rebuild", valid, err)
+	}
+}
