@@ -376,15 +376,24 @@ func newJobID() string {
 func (m *Manager) run(ctx context.Context, j *job, opts Options) {
 	defer m.wg.Done()
 	defer j.cancel()
-	select {
-	case m.sem <- struct{}{}:
-	case <-ctx.Done():
+	cancelled := func() {
 		m.update(j, func(j *Job) {
 			j.State, j.Ended = JobCancelled, time.Now()
 		})
+	}
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		cancelled()
 		return
 	}
 	defer func() { <-m.sem }()
+	// select picks at random when a slot is free and the job was cancelled while it waited; a job
+	// cancelled before it started must never be reported as started.
+	if ctx.Err() != nil {
+		cancelled()
+		return
+	}
 	m.update(j, func(j *Job) {
 		j.State, j.Started = JobRunning, time.Now()
 	})
