@@ -64,7 +64,7 @@ func normalizeURL(u *url.URL) (*url.URL, error) {
 			n.Host = host
 		}
 		n.User = u.User
-		n.RawQuery = u.RawQuery
+		n.RawQuery = escapeQuery(u.RawQuery)
 	case "file":
 		// Only local files: a host other than localhost would be a network share we do not walk.
 		if h := strings.ToLower(u.Host); h != "" && h != "localhost" {
@@ -90,6 +90,35 @@ func normalizeURL(u *url.URL) (*url.URL, error) {
 		n.RawPath = ""
 	}
 	return n, nil
+}
+
+// escapeQuery percent-encodes what url.Parse lets through a query raw: spaces, which no request line
+// may carry and which a second Normalize would trim off the end, and bytes outside ASCII, encoded as
+// browsers do (RFC 3987's mapping of an IRI to a URI).
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	clean := true
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // removeDotSegments is RFC 3986 section 5.2.4 on an escaped path.

@@ -24,6 +24,11 @@ func TestNormalize(t *testing.T) {
 		{in: "http://example.com/a?", want: "http://example.com/a"},
 		{in: "http://example.com/a?b=2&a=1", want: "http://example.com/a?b=2&a=1"},
 		{in: "http://example.com/a?b=2&a=1#x", want: "http://example.com/a?b=2&a=1"},
+		// Found by FuzzNormalize: a raw space ended the query and was trimmed by a second pass.
+		{in: "HTTP://0? #", want: "http://0/?%20"},
+		{in: "http://example.com/a?q=a b", want: "http://example.com/a?q=a%20b"},
+		{in: "http://example.com/a?q=café", want: "http://example.com/a?q=caf%C3%A9"},
+		{in: "http://example.com/a?q=%C3%A9", want: "http://example.com/a?q=%C3%A9"},
 		{in: "http://example.com/dir/", want: "http://example.com/dir/"},
 		{in: "http://example.com/dir/index.html", want: "http://example.com/dir/index.html"},
 		{in: "http://example.com/a%20b", want: "http://example.com/a%20b"},
