@@ -21,6 +21,9 @@ type siteCrawler struct {
 	// One crawl at a time: parallel sub-agents asking for crawls share one store writer and one
 	// site's politeness budget.
 	mu sync.Mutex
+	// merge runs after a crawl that changed pages; nil merges the search index at once. serve
+	// passes its debounced merge instead, since a merge rewrites the whole index (RELIABILITY.md).
+	merge func(context.Context) error
 }
 
 var _ agent.SiteCrawler = (*siteCrawler)(nil)
@@ -48,7 +51,11 @@ func (s *siteCrawler) CrawlSite(ctx context.Context, seed string, maxPages int) 
 		return agent.CrawlReport{}, err
 	}
 	if sum.New+sum.Changed+sum.Gone > 0 {
-		if err := s.db.Optimize(ctx); err != nil {
+		merge := s.merge
+		if merge == nil {
+			merge = s.db.Optimize
+		}
+		if err := merge(ctx); err != nil {
 			return agent.CrawlReport{}, err
 		}
 	}

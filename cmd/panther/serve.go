@@ -207,6 +207,11 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 	mergeDone := make(chan struct{})
 	go func() { merger.run(mergeCtx); close(mergeDone) }()
 	defer func() { stopMerge(); <-mergeDone }()
+	// Crawls asked for by agents and MCP clients, one at a time between them, merge through the same
+	// debounce as the API's.
+	clientCrawler := &siteCrawler{db: db, svc: svc, transport: policy.Transport(),
+		merge: func(context.Context) error { merger.trigger(); return nil }}
+	rt.Tools["crawl"] = agent.Crawl(clientCrawler)
 	bf := &backfiller{svc: svc, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	manager, err := crawl.NewManager(crawl.ManagerOptions{
 		Store: db, Index: indexer,
@@ -264,7 +269,7 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 	if err != nil {
 		return err
 	}
-	mcpWriteOpts := mcp.Options{AllowWrite: true, Crawler: &siteCrawler{db: db, svc: svc, transport: policy.Transport()},
+	mcpWriteOpts := mcp.Options{AllowWrite: true, Crawler: clientCrawler,
 		Version: version, Logger: log}
 	if ms.configured() {
 		mcpWriteOpts.Asker = sessionAsker{sessions: &agent.Sessions{Runtime: rt, Store: db}}
