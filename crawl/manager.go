@@ -119,7 +119,10 @@ type ManagerOptions struct {
 	// AfterCrawl, when set, is called after each crawl that ended done, before the job is marked
 	// done; an error becomes the job's Warning.
 	AfterCrawl func(ctx context.Context, j Job) error
-	Logger     *slog.Logger
+	// OnJobEnd, when set, is called with every job once it has ended, whatever its state (done,
+	// failed, cancelled, also while queued): where metrics count crawls.
+	OnJobEnd func(j Job)
+	Logger   *slog.Logger
 }
 
 // Defaults of ManagerOptions.
@@ -376,6 +379,9 @@ func newJobID() string {
 func (m *Manager) run(ctx context.Context, j *job, opts Options) {
 	defer m.wg.Done()
 	defer j.cancel()
+	if m.opts.OnJobEnd != nil {
+		defer func() { m.opts.OnJobEnd(m.snapshot(j)) }()
+	}
 	cancelled := func() {
 		m.update(j, func(j *Job) {
 			j.State, j.Ended = JobCancelled, time.Now()

@@ -307,3 +307,60 @@ func TestManagerAllowsFilesWhenAsked(t *testing.T) {
 		t.Errorf("AddSource(file://) with AllowFiles: %+v, %v", src, err)
 	}
 }
+
+// TestManagerOnJobEnd: every job that ends is reported once, in its final state, whether it was done,
+// failed, or cancelled while it waited for a slot.
+func TestManagerOnJobEnd(t *testing.T) {
+	s, arrived, release := slowSite(t)
+	s.page("/fast/")
+	var mu sync.Mutex
+	ended := map[string]JobState{}
+	calls := 0
+	m, _ := newTestManager(t, ManagerOptions{Concurrency: 1, OnJobEnd: func(j Job) {
+		mu.Lock()
+		defer mu.Unlock()
+		ended[j.ID] = j.State
+		calls++
+	}})
+	ctx := t.Context()
+	slow, err := m.AddSource(ctx, s.url("/slow/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := m.AddSource(ctx, s.url("/fast/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Start(ctx, slow.ID, JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := m.Start(ctx, fast.ID, JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Cancel(queued.ID); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, m, queued.ID)
+	<-arrived
+	release()
+	follow(t, m, first.ID)
+	again, err := m.Start(ctx, fast.ID, JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow(t, m, again.ID)
+	m.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]JobState{first.ID: JobDone, queued.ID: JobCancelled, again.ID: JobDone}
+	if calls != 3 || len(ended) != 3 {
+		t.Fatalf("OnJobEnd called %d times for %v, want once for each of %v", calls, ended, want)
+	}
+	for id, st := range want {
+		if ended[id] != st {
+			t.Errorf("job %s ended %s, want %s", id, ended[id], st)
+		}
+	}
+}

@@ -237,26 +237,21 @@ func (m *Metrics) CrawlSummary(sum crawl.Summary, err error) {
 	m.crawlPageCounts(sum.New, sum.Changed, sum.Unchanged, sum.Duplicate, sum.Gone, sum.Skipped, sum.Failed)
 }
 
-// CrawlJob records a background crawl, like CrawlSummary. It has the shape of
-// crawl.ManagerOptions.AfterCrawl (which the Manager calls for crawls that ended done) and always
-// returns nil; a caller with an AfterCrawl of its own calls both.
-func (m *Metrics) CrawlJob(_ context.Context, j crawl.Job) error {
+// CrawlJob records a background crawl that ended, like CrawlSummary; it has the shape of
+// crawl.ManagerOptions.OnJobEnd, which the Manager calls for every job that ends.
+func (m *Metrics) CrawlJob(j crawl.Job) {
 	if m == nil {
-		return nil
+		return
 	}
 	state := "other"
 	switch j.State {
 	case crawl.JobDone, crawl.JobFailed, crawl.JobCancelled:
 		state = string(j.State)
-	case crawl.JobRunning:
-		// AfterCrawl sees the job before it is marked done: it ran to the end.
-		state = string(crawl.JobDone)
 	}
 	m.add(m.crawlRuns, 1, state)
 	if s := j.Summary; s != nil {
 		m.crawlPageCounts(s.New, s.Changed, s.Unchanged, s.Duplicate, s.Gone, s.Skipped, s.Failed)
 	}
-	return nil
 }
 
 func (m *Metrics) crawlPageCounts(newN, changed, unchanged, duplicate, gone int, skipped, failed map[string]int) {

@@ -226,9 +226,10 @@ func (a *app) serve(ctx context.Context, flags serveFlags, onListen func(net.Add
 				merger.trigger()
 			}
 			bf.trigger()
-			return metrics.CrawlJob(ctx, j)
+			return nil
 		},
-		Logger: log,
+		OnJobEnd: metrics.CrawlJob,
+		Logger:   log,
 	})
 	if err != nil {
 		return err
