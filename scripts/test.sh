@@ -61,8 +61,11 @@ grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/colly/' | whil
 	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
 		echo "-- $pkg $target" >&2
 		if ! out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1); then
-			echo "$out" >&2
-			exit 1
+			if ! scripts/fuzz-deadline-race.sh <<<"$out"; then
+				echo "$out" >&2
+				exit 1
+			fi
+			echo "   go's fuzz coordinator failed on its own -fuzztime deadline (golang/go#75804) with no failing input: not counted" >&2
 		fi
 	done
 done
