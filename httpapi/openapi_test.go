@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"panther"
 	"panther/crawl"
@@ -241,6 +242,22 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 		}
 		schema, _ := media["schema"].(map[string]any)
 		checkSchema(t, doc, schema, v, key)
+	}
+
+	// Cancelling answers 202 at once and the run stops soon after; the second cancel below must meet
+	// a session that has stopped (on a loaded machine it once still ran).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := f.do("GET", "/v1/sessions/"+sid, nil, Token{})
+		var s struct{ Running *bool }
+		if err := json.Unmarshal(body, &s); err != nil || s.Running == nil {
+			t.Fatalf("GET /v1/sessions/%s: %v, no running field in %s", sid, err, body)
+		}
+		if !*s.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s still running 10 s after it was cancelled: %s", sid, body)
+		}
 	}
 
 	// The error body, on a real error of every kind the handlers map.
