@@ -3,9 +3,11 @@ package postgres
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -231,10 +233,7 @@ func TestPGliteHNSW(t *testing.T) {
 	}
 	var batch []panther.ChunkVector
 	for _, c := range todo {
-		v := make([]float32, dims)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
+		v := gaussian(r, dims)
 		want[c.ID] = v
 		docOf[c.ID] = c.DocID
 		batch = append(batch, panther.ChunkVector{ChunkID: c.ID, Vector: v})
@@ -269,32 +268,12 @@ func TestPGliteHNSW(t *testing.T) {
 	recall := func() float64 {
 		found, total := 0, 0
 		for range 20 {
-			q := make([]float32, dims)
-			for i := range q {
-				q[i] = float32(r.NormFloat64())
-			}
+			q := gaussian(r, dims)
 			hits, err := db.SearchVectors(ctx, model, q, 10, panther.Filter{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			type pair struct {
-				id  int64
-				sim float64
-			}
-			var all []pair
-			for id, v := range want {
-				all = append(all, pair{id, cosineOf(v, q)})
-			}
-			slices.SortFunc(all, func(a, b pair) int {
-				if a.sim > b.sim {
-					return -1
-				}
-				return 1
-			})
-			best := map[int64]bool{}
-			for _, p := range all[:10] {
-				best[p.id] = true
-			}
+			best := nearest(want, q, 10)
 			for _, h := range hits {
 				if math.Abs(h.Score-cosineOf(want[h.ChunkID], q)) > 1e-4 {
 					t.Fatalf("chunk %d score %.5f, exact %.5f", h.ChunkID, h.Score, cosineOf(want[h.ChunkID], q))
@@ -326,10 +305,7 @@ func TestPGliteHNSW(t *testing.T) {
 		alive[id] = !deleted[doc]
 	}
 	for range 10 {
-		q := make([]float32, dims)
-		for i := range q {
-			q[i] = float32(r.NormFloat64())
-		}
+		q := gaussian(r, dims)
 		hits, err := db.SearchVectors(ctx, model, q, 10, panther.Filter{})
 		if err != nil {
 			t.Fatal(err)
@@ -383,6 +359,25 @@ func TestPGliteLongVectors(t *testing.T) {
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'vectors_hnsw_%' AND schemaname = current_schema()`).Scan(&indexes); err != nil || indexes != 0 {
 		t.Fatalf("%d HNSW indexes, %v; want none", indexes, err)
 	}
+}
+
+func gaussian(r *rand.Rand, dims int) []float32 {
+	v := make([]float32, dims)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// nearest is the brute-force answer: the n vectors most similar to q.
+func nearest(vecs map[int64][]float32, q []float32, n int) map[int64]bool {
+	ids := slices.Collect(maps.Keys(vecs))
+	slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(cosineOf(vecs[b], q), cosineOf(vecs[a], q)) })
+	best := map[int64]bool{}
+	for _, id := range ids[:min(n, len(ids))] {
+		best[id] = true
+	}
+	return best
 }
 
 func cosineOf(a, b []float32) float64 {
