@@ -100,7 +100,13 @@ func resolveRelevant(rel string, base *url.URL) (string, error) {
 	if u.Scheme != "file" && u.Host == "" {
 		return "", errors.New("no host")
 	}
-	return u.String(), nil
+	// url.Parse takes some authorities it cannot read back once written ("//::" becomes "https://::",
+	// an invalid port; found by FuzzReadQrels): such an entry could never equal a hit's URL.
+	abs := u.String()
+	if _, err := url.Parse(abs); err != nil {
+		return "", fmt.Errorf("resolves to %q, which is not a valid URL: %v", abs, err)
+	}
+	return abs, nil
 }
 
 // Searcher is what Evaluate measures.

@@ -174,6 +174,7 @@ func TestReadQrels(t *testing.T) {
 		{name: "no relevant", in: `{"query":"q","relevant":[]}`, wantErr: "no relevant"},
 		{name: "two values", in: `{"query":"q","relevant":["https://x/"]} {}`, wantErr: "more than one"},
 		{name: "no host", in: `{"query":"q","relevant":["https:///a"]}`, wantErr: "no host"},
+		{name: "unwritable authority", base: base, in: `{"query":"q","relevant":["//::"]}`, wantErr: "not a valid URL"},
 		{name: "too long", in: `{"query":"` + strings.Repeat("x", MaxQrelLine) + `"}`, wantErr: "longer than"},
 	}
 	for _, tt := range tests {
