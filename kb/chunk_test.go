@@ -302,3 +302,15 @@ func TestEstimateIsConservative(t *testing.T) {
 	}
 	t.Logf("largest tokens/estimate: %.3f", worst)
 }
+
+// TestEstimateTokensEveryByte: the estimate ends and counts something for every byte, alone and
+// between words; a control character once kept it from moving on (found by FuzzChunk).
+func TestEstimateTokensEveryByte(t *testing.T) {
+	for b := range 256 {
+		for _, s := range []string{string([]byte{byte(b)}), "word" + string([]byte{byte(b)}) + "word"} {
+			if n := estimateTokens(s); n < 1 {
+				t.Errorf("estimateTokens(%q) = %d", s, n)
+			}
+		}
+	}
+}

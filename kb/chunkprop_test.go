@@ -65,3 +65,26 @@ func TestChunkCorpusInvariants(t *testing.T) {
 		}
 	}
 }
+
+// FuzzChunk: any markdown whose sections close their code fences, cut into sections at its headings
+// and chunked at any allowed size, keeps the invariants of checkChunks (ordinals, token bound, valid UTF-8, closed fences, heading lines,
+// no empty chunk).
+func FuzzChunk(f *testing.F) {
+	f.Add("# Title\n\nSome text.\n\n## Part\n\n```go\nfunc main() {}\n```\n\nMore text after the code.", uint16(0), uint8(0))
+	f.Add(strings.Repeat("word ", 3000), uint16(10), uint8(8))
+	f.Add("## A\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n### B\n\n- one\n- two\n\n~~~~\n```\nnot a fence here\n~~~~", uint16(500), uint8(200))
+	f.Fuzz(func(t *testing.T, md string, size uint16, overlap uint8) {
+		if !utf8.ValidString(md) || len(md) > 1<<16 {
+			return // extracted markdown is valid UTF-8, and pages are bounded before they get here
+		}
+		opts := ChunkOptions{MaxTokens: minChunkTokens + int(size)%2000}
+		opts.OverlapTokens = int(overlap) % (opts.MaxTokens/4 + 1)
+		sections := markdownSections(md)
+		for _, s := range sections {
+			if !fencesBalanced(s.Markdown) {
+				return // a fence the page left open stays open; the chunker must not open new ones
+			}
+		}
+		checkChunks(t, "fuzz", sections, Chunk(sections, opts), opts)
+	})
+}

@@ -114,6 +114,12 @@ func estimateTokens(s string) int {
 				p++
 				i++
 			}
+			if p == 0 {
+				// A control character other than whitespace (found by FuzzChunk: "\x1a" looped here
+				// for ever): a token of its own.
+				i++
+				p = 1
+			}
 			n += (p + 1) / 2
 		}
 	}
