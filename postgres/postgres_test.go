@@ -3,12 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -17,9 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"panther"
+	"panther/internal/pgtest"
 	"panther/storetest"
 )
 
@@ -27,76 +24,16 @@ import (
 // starts a throwaway cluster with scripts/pg-cluster.sh and sets it). Each test gets a schema of its
 // own, created from scratch and dropped afterwards, so tests never see each other's rows.
 
-const (
-	envDSN     = "PANTHER_TEST_POSTGRES"
-	envRequire = "PANTHER_TEST_REQUIRE_POSTGRES"
-)
-
-var admin struct {
-	once sync.Once
-	pool *pgxpool.Pool
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopPGlite()
-	if admin.pool != nil {
-		admin.pool.Close()
-	}
 	os.Exit(code)
 }
 
-// serverDSN returns the test server's DSN, or skips the test (fails it when the server is required).
-func serverDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(envDSN)
-	if dsn == "" {
-		if os.Getenv(envRequire) == "1" {
-			t.Fatalf("%s=1 but %s is not set: the PostgreSQL store tests must not be skipped", envRequire, envDSN)
-		}
-		t.Skipf("%s is not set; skipping the PostgreSQL store tests (scripts/pg-cluster.sh start DIR PORT prints a DSN)", envDSN)
-	}
-	return dsn
-}
-
-// freshDSN creates an empty schema for the test, dropped when the test ends, and returns a DSN whose
-// search_path is that schema. A schema is as good as a database for isolation (the store creates
-// every object in the first schema of the search path) and ten times quicker to make.
-func freshDSN(t testing.TB) string {
-	t.Helper()
-	base := serverDSN(t)
-	admin.once.Do(func() {
-		cfg, err := pgxpool.ParseConfig(base)
-		if err != nil {
-			admin.err = err
-			return
-		}
-		cfg.MaxConns = 4
-		admin.pool, admin.err = pgxpool.NewWithConfig(context.Background(), cfg)
-	})
-	if admin.err != nil {
-		t.Fatalf("connect to the test server: %v", admin.err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "panther_t_" + hex.EncodeToString(b[:])
-	if _, err := admin.pool.Exec(t.Context(), "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
-			t.Errorf("drop test schema %s: %v", name, err)
-		}
-	})
-	if u, err := url.Parse(base); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("search_path", name)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return base + " search_path=" + name
-}
+// freshDSN is a schema of the test's own on the test server, dropped when the test ends: as good as
+// a database for isolation (the store creates every object in the first schema of the search path)
+// and ten times quicker to make.
+func freshDSN(t testing.TB) string { return pgtest.FreshDSN(t) }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -111,7 +48,7 @@ func openFresh(t testing.TB) *DB {
 }
 
 func TestConformance(t *testing.T) {
-	serverDSN(t)
+	pgtest.ServerDSN(t)
 	storetest.Run(t, func(t *testing.T) panther.Store { return openFresh(t) })
 }
 
@@ -440,7 +377,7 @@ func TestPutVectorsRacesDelete(t *testing.T) {
 	// Commit the delete only once PutVectors waits for the deleted row's lock.
 	for {
 		var waiting bool
-		if err := admin.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO vectors%')`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
